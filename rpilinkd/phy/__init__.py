@@ -1,0 +1,1 @@
+"""The bus: frames across GPIO wires, through pigpiod (or a virtual bus)."""

@@ -1,0 +1,91 @@
+"""Run the benchmark suites in this folder and report their figures.
+
+Each suite is a module here with ``DESCRIPTION`` and ``run(quick) -> dict``;
+the dict's keys name the figures (units in the name: ``_MBps``, ``_pct``,
+``_ratio``). Figures come with the machine they were measured on, because the
+machines here are shared and noisy: compare ratios, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))  # the repository, for `import rpilinkd`
+sys.path.insert(0, str(HERE))
+
+
+def suites() -> list[str]:
+    return sorted(
+        p.stem for p in HERE.glob("*.py") if p.stem not in {"run", "__init__"}
+        and not p.stem.startswith("_")
+    )
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_1min_at_start": round(load, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Measure rpilinkd's speed. Suites: " + ", ".join(suites()),
+    )
+    parser.add_argument("suite", nargs="*", help="suites to run (default: all)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="shorter runs, rougher figures")
+    args = parser.parse_args()
+    chosen = args.suite or suites()
+    unknown = sorted(set(chosen) - set(suites()))
+    if unknown:
+        parser.error(f"unknown suite(s): {', '.join(unknown)}; known: {', '.join(suites())}")
+    report: dict[str, Any] = {"machine": machine()}
+    for name in chosen:
+        module = importlib.import_module(name)
+        if not args.json:
+            print(f"== {name}: {module.DESCRIPTION}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        figures = module.run(args.quick)
+        figures["suite_seconds"] = round(time.perf_counter() - started, 1)
+        report[name] = figures
+        if not args.json:
+            width = max(len(k) for k in figures)
+            for key, value in figures.items():
+                shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+                print(f"  {key:<{width}}  {shown}")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        m = report["machine"]
+        print(f"(machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+              f"load {m['load_1min_at_start']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: free ports, child processes stopped by PID."""

@@ -1,0 +1,48 @@
+"""The pin map: defaults, masks, the crossed cable, and validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from rpilinkd.errors import ConfigError
+from rpilinkd.phy.pins import DEFAULT_PINS, HEADER_PIN, RESERVED_GPIOS, ControlLine, PinMap
+
+
+def test_default_map_is_valid_and_avoids_reserved_pins() -> None:
+    used = {gpio for _, gpio in DEFAULT_PINS.named_pins()}
+    assert len(used) == 16
+    assert not used & RESERVED_GPIOS
+    assert all(gpio in HEADER_PIN for gpio in used)
+    assert DEFAULT_PINS.data_shift == 16
+
+
+def test_cable_is_straight_for_data_and_crossed_for_control() -> None:
+    wires = DEFAULT_PINS.wires()
+    assert (16, 16) in wires
+    for line in ControlLine:
+        out, inp = DEFAULT_PINS.out_pin(line), DEFAULT_PINS.in_pin(line)
+        assert (out, inp) in wires
+        assert (inp, out) in wires
+    ends_a = [a for a, _ in wires]
+    assert len(ends_a) == len(set(ends_a)) == 16
+
+
+def test_masks() -> None:
+    assert DEFAULT_PINS.data_mask == 0xFF << 16
+    assert DEFAULT_PINS.control_out_mask & DEFAULT_PINS.control_in_mask == 0
+
+
+def test_non_contiguous_data_has_no_shift() -> None:
+    pins = PinMap(data=(16, 17, 18, 19, 20, 21, 22, 4))
+    assert pins.data_shift is None
+
+
+def test_reserved_pins_can_be_allowed() -> None:
+    PinMap(stb_out=14, allow_reserved=True)
+    with pytest.raises(ConfigError, match="reserved"):
+        PinMap(stb_out=14)
+
+
+def test_duplicate_names_both_keys() -> None:
+    with pytest.raises(ConfigError, match=r"already used by pins\.data\[4\]"):
+        PinMap(frm_in=20)
