@@ -1,0 +1,211 @@
+"""One virtual Pi: its pins, its clock, its waves and its notification handles.
+
+Every change of a pin's mode or latch is logged with its wall-clock time in
+µs (commands at the moment they are processed, wave pulses at their scheduled
+instants), so the sampler can replay exactly what the wires did between two
+of its passes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from rpilinkd.sim.protocol import DEFAULT_PERMITTED, HW_REVISION_PI3B, NOTIFY_SLOTS
+from rpilinkd.sim.transmitter import Transmitter
+from rpilinkd.sim.waves import WaveBuilder, WavePool
+from rpilinkd.sim.wires import PUD_DOWN, PUD_UP
+
+U32 = npt.NDArray[np.uint32]
+MODE_INPUT, MODE_OUTPUT = 0, 1
+GPIO_COUNT = 54
+
+
+def boot_pulls() -> list[int]:
+    """BCM283x reset pulls: GPIO 0-8 up, 9-27 down (the rest: down)."""
+    return [PUD_UP if g <= 8 else PUD_DOWN for g in range(GPIO_COUNT)]
+
+
+def fold_latch(latch0: int, on: U32, off: U32) -> U32:
+    """The latch after each event (set ``on`` then clear ``off``), vectorised per bit."""
+    n = len(on)
+    touched_any = int(np.bitwise_or.reduce(on | off)) if n else 0
+    result = np.full(n, latch0 & ~touched_any & 0xFFFFFFFF, np.uint32)
+    index = np.arange(n)
+    for bit in range(32):
+        if not touched_any >> bit & 1:
+            continue
+        b = np.uint32(bit)
+        sets = ((on >> b) & np.uint32(1)).astype(bool)
+        clears = ((off >> b) & np.uint32(1)).astype(bool)
+        last = np.maximum.accumulate(np.where(sets | clears, index, -1))
+        value = np.where(last >= 0, sets[last] & ~clears[last], bool(latch0 >> bit & 1))
+        result |= value.astype(np.uint32) << b
+    return result
+
+
+@dataclass
+class NotifyHandle:
+    handle: int
+    sink: Callable[[bytes], bool] | None  # writes report bytes; False if dropped
+    bits: int = 0
+    running: bool = False
+    seqno: int = 0
+    last_emit_us: float = 0.0
+    owner: object = None  # the connection that opened it, freed with it
+
+
+@dataclass
+class GlitchFilter:
+    steady_us: int
+    value: int = -1  # the level it reports; -1 until the first sample
+    candidate: int = 0  # the raw level since ``since_us``
+    since_us: float = 0.0
+
+
+@dataclass
+class Board:
+    name: str
+    sample_us: int
+    rng: random.Random
+    permitted: int = DEFAULT_PERMITTED
+    hw_revision: int = HW_REVISION_PI3B
+    modes: list[int] = field(default_factory=lambda: [MODE_INPUT] * GPIO_COUNT)
+    pulls: list[int] = field(default_factory=boot_pulls)
+    latch: int = 0
+    drive: int = 0  # bank-1 GPIOs in OUTPUT mode
+    latch2: int = 0
+    builder: WaveBuilder = field(default_factory=WaveBuilder)
+    pool: WavePool = field(default_factory=WavePool)
+    tx: Transmitter = field(default_factory=Transmitter)
+    handles: dict[int, NotifyHandle] = field(default_factory=dict)
+    watchdogs: dict[int, int] = field(default_factory=dict)  # gpio -> timeout µs
+    glitch: dict[int, GlitchFilter] = field(default_factory=dict)
+    noise: dict[int, tuple[int, int]] = field(default_factory=dict)  # gpio -> steady, active
+    pwm: dict[int, dict[str, int]] = field(default_factory=dict)
+    pads: dict[int, int] = field(default_factory=lambda: {0: 8, 1: 8, 2: 8})
+    wdog_since: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.phase_us = self.rng.uniform(0, self.sample_us)
+        self.tick_offset = self.rng.randrange(1 << 32)
+        self._log_t: list[npt.NDArray[np.float64]] = []
+        self._log_drive: list[U32] = []
+        self._log_latch: list[U32] = []
+        self.pass_state = (self.drive, self.latch)  # at the end of the last pass
+        self._timed: list[tuple[float, int, int]] = []  # future latch writes (TRIG's end)
+        self.stats = {"commands": 0, "reports": 0, "reports_dropped": 0, "batches_dropped": 0}
+
+    # -- time ---------------------------------------------------------------
+
+    def tick(self, now_us: float) -> int:
+        """pigpio's tick: µs since boot, uint32, wrapping every ~71.6 minutes."""
+        return (int(now_us) + self.tick_offset) & 0xFFFFFFFF
+
+    # -- the change log ---------------------------------------------------------
+
+    def advance(self, now_us: float) -> None:
+        """Apply every wave event up to ``now_us`` to the latch, logging each."""
+        events = self.tx.take_until(now_us)
+        due = [w for w in self._timed if w[0] <= now_us]
+        if due:
+            self._timed = [w for w in self._timed if w[0] > now_us]
+            times = np.concatenate([events.time, [w[0] for w in due]])
+            order = np.argsort(times, kind="stable")
+            events.time = times[order]
+            events.on = np.concatenate([events.on, [w[1] for w in due]]).astype(np.uint32)[order]
+            events.off = np.concatenate([events.off, [w[2] for w in due]]).astype(np.uint32)[order]
+        if len(events.time) == 0:
+            return
+        latches = fold_latch(self.latch, events.on, events.off)
+        self._log_t.append(events.time)
+        self._log_drive.append(np.full(len(latches), self.drive, np.uint32))
+        self._log_latch.append(latches)
+        self.latch = int(latches[-1])
+
+    def _log_now(self, now_us: float) -> None:
+        self._log_t.append(np.array([now_us]))
+        self._log_drive.append(np.array([self.drive], np.uint32))
+        self._log_latch.append(np.array([self.latch], np.uint32))
+
+    def take_log(self) -> tuple[npt.NDArray[np.float64], U32, U32]:
+        """The changes since the last pass (times, drive masks, latches)."""
+        if not self._log_t:
+            empty = np.zeros(0, np.uint32)
+            return np.zeros(0), empty, empty
+        out = (
+            np.concatenate(self._log_t),
+            np.concatenate(self._log_drive),
+            np.concatenate(self._log_latch),
+        )
+        self._log_t, self._log_drive, self._log_latch = [], [], []
+        self.pass_state = (self.drive, self.latch)
+        return out
+
+    # -- pin operations (callers have checked arguments) --------------------------
+
+    def set_mode(self, gpio: int, mode: int, now_us: float) -> None:
+        self.advance(now_us)
+        self.modes[gpio] = mode
+        if gpio < 32:
+            bit = 1 << gpio
+            self.drive = self.drive | bit if mode == MODE_OUTPUT else self.drive & ~bit
+            self._log_now(now_us)
+
+    def set_pull(self, gpio: int, pud: int, now_us: float) -> None:
+        self.advance(now_us)
+        self.pulls[gpio] = pud
+        self._log_now(now_us)
+
+    def write(self, gpio: int, level: int, now_us: float) -> None:
+        """WRITE: set the latch and force OUTPUT mode (gpioWrite does)."""
+        self.advance(now_us)
+        self.modes[gpio] = MODE_OUTPUT
+        if gpio < 32:
+            bit = 1 << gpio
+            self.latch = self.latch | bit if level else self.latch & ~bit
+            self.drive |= bit
+            self._log_now(now_us)
+        else:
+            bit = 1 << (gpio - 32)
+            self.latch2 = self.latch2 | bit if level else self.latch2 & ~bit
+
+    def set_bits(self, on: int, off: int, now_us: float) -> None:
+        """BS1/BC1: write the latch; modes unchanged."""
+        self.advance(now_us)
+        self.latch = (self.latch | on) & ~off & 0xFFFFFFFF
+        self._log_now(now_us)
+
+    def write_later(self, at_us: float, on: int, off: int) -> None:
+        """A latch write at a future instant (the end of a TRIG pulse)."""
+        self._timed.append((at_us, on, off))
+
+    # -- notification handles -------------------------------------------------------
+
+    def open_handle(
+        self, sink: Callable[[bytes], bool] | None, owner: object, now_us: float
+    ) -> int | None:
+        for handle in range(NOTIFY_SLOTS):
+            if handle not in self.handles:
+                self.handles[handle] = NotifyHandle(handle, sink, last_emit_us=now_us, owner=owner)
+                return handle
+        return None
+
+    def close_handles_of(self, owner: object) -> None:
+        for handle in [h for h, n in self.handles.items() if n.owner is owner]:
+            del self.handles[handle]
+
+    def restart_daemon(self, now_us: float) -> None:
+        """pigpiod restarted: its waves and handles are gone; pins keep their state."""
+        self.advance(now_us)
+        self.tx.halt(now_us)
+        self.builder.clear()
+        self.pool.clear()
+        self.handles.clear()
+        self.watchdogs.clear()
+        self.glitch.clear()
+        self.noise.clear()

@@ -1,0 +1,112 @@
+"""The control socket: JSON lines on a Unix socket, for faults and statistics at run time.
+
+Each request is one JSON object on a line; each answer is one line, with
+``"ok": true`` and the result, or ``"ok": false`` and an ``error`` naming what
+was wrong. Operations:
+
+==================  ==========================================  =======================
+op                  arguments                                   answer
+==================  ==========================================  =======================
+``stats``                                                       ``stats``: the counters
+``reset-stats``
+``fault``           ``kind`` and its keys (see faults.py)       ``fault``: with its id
+``faults``                                                      ``faults``: active list
+``remove-fault``    ``id``
+``clear-faults``
+``restart``         ``board``, optional ``down_s`` (0.2)
+``ports``                                                       ``a``, ``b``
+==================  ==========================================  =======================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rpilinkd.errors import SimError
+
+if TYPE_CHECKING:
+    from rpilinkd.sim.core import Simulator
+
+_LOGGER = logging.getLogger(__name__)
+MAX_LINE = 64 * 1024
+
+
+class ControlServer:
+    def __init__(self, sim: Simulator, path: Path) -> None:
+        self.sim = sim
+        self.path = path
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._server = await asyncio.start_unix_server(self._serve, str(self.path), limit=MAX_LINE)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                answer = await self.answer(line)
+                writer.write(json.dumps(answer).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, ValueError):  # ValueError: a line over the limit
+            pass
+        finally:
+            writer.close()
+
+    async def answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except ValueError as exc:
+            return {"ok": False, "error": f"not JSON: {exc}"}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "a request is a JSON object"}
+        try:
+            return {"ok": True, **await self._dispatch(request)}
+        except SimError as exc:
+            return {"ok": False, "error": exc.message}
+
+    async def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        sim = self.sim
+        if op == "stats":
+            return {"stats": sim.stats()}
+        if op == "reset-stats":
+            sim.reset_stats()
+            return {}
+        if op == "fault":
+            return {"fault": sim.add_fault({k: v for k, v in request.items() if k != "op"})}
+        if op == "faults":
+            return {"faults": [f.describe() for f in sim.faults.active.values()]}
+        if op == "remove-fault":
+            fault_id = request.get("id")
+            if not isinstance(fault_id, int):
+                raise SimError("remove-fault needs an integer 'id'")
+            sim.remove_fault(fault_id)
+            return {}
+        if op == "clear-faults":
+            sim.clear_faults()
+            return {}
+        if op == "restart":
+            down = request.get("down_s", 0.2)
+            if not isinstance(down, int | float) or not 0 <= down <= 60:
+                raise SimError("restart: down_s must be a number of seconds, 0-60")
+            await sim.restart_board(str(request.get("board")), float(down))
+            return {}
+        if op == "ports":
+            return {name: sim.port(name) for name in sim.boards}
+        raise SimError(
+            f"unknown op {op!r}; ops: stats, reset-stats, fault, faults, remove-fault, "
+            "clear-faults, restart, ports"
+        )

@@ -1,0 +1,248 @@
+"""The emulator: two boards, the cable, the sampling loop and the servers.
+
+Use it from asyncio (``async with Simulator(SimConfig()) as sim``), from
+blocking code (``with Simulator.in_thread(SimConfig()) as sim``), or as the
+``rpilink-sim`` program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+
+from rpilinkd.errors import SimError
+from rpilinkd.sim.board import Board
+from rpilinkd.sim.commands import HANDLERS, Call
+from rpilinkd.sim.faults import Faults, parse_spec
+from rpilinkd.sim.protocol import COMMAND_NAMES, Err
+from rpilinkd.sim.sampler import Sampler
+from rpilinkd.sim.server import BoardServer
+from rpilinkd.sim.vcd import VcdWriter
+from rpilinkd.sim.wires import Side, Wire, default_wires, load_wiring, resolve
+
+if TYPE_CHECKING:
+    from rpilinkd.sim.threaded import ThreadedSimulator
+
+_LOGGER = logging.getLogger(__name__)
+BOARDS = ("a", "b")
+PASS_INTERVAL_S = 0.0009  # pigpiod's alert thread wakes about every 0.9 ms
+SAMPLE_PERIODS_US = (1, 2, 4, 5, 8, 10)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    sample_us: int = 5
+    sample_us_a: int | None = None
+    sample_us_b: int | None = None
+    seed: int | None = None
+    wiring: Path | None = None
+    host: str = "127.0.0.1"
+    port_a: int = 0
+    port_b: int = 0
+    vcd: Path | None = None
+    control: Path | None = None
+    faults: tuple[str, ...] = ()
+
+    def sample_for(self, board: str) -> int:
+        override = self.sample_us_a if board == "a" else self.sample_us_b
+        period = override or self.sample_us
+        if period not in SAMPLE_PERIODS_US:
+            raise SimError(f"sample period {period} µs: pigpiod allows {SAMPLE_PERIODS_US}")
+        return period
+
+
+class Simulator:
+    """Two virtual Pis wired together, each answering pigpiod's socket protocol."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self.seed = self.config.seed if self.config.seed is not None else random.randrange(1 << 32)
+        rng = random.Random(self.seed)
+        self.boards = {
+            name: Board(name, self.config.sample_for(name), random.Random(rng.random()))
+            for name in BOARDS
+        }
+        self.base_wires = (
+            load_wiring(self.config.wiring) if self.config.wiring else default_wires()
+        )
+        names = [w.name for w in self.base_wires]
+        self.faults = Faults(random.Random(rng.random()), names, list(BOARDS))
+        for spec in self.config.faults:
+            self.faults.add(parse_spec(spec))
+        self._t0_ns = time.monotonic_ns()
+        self._vcd = VcdWriter(self.config.vcd, names) if self.config.vcd else None
+        self.sampler = Sampler(
+            self.boards, self.wires, faults=self.faults, rng=random.Random(rng.random()),
+            start_us=0.0, vcd=self._vcd,
+        )  # fmt: skip
+        ports = {"a": self.config.port_a, "b": self.config.port_b}
+        self.servers = {
+            name: BoardServer(self, board, self.config.host, ports[name])
+            for name, board in self.boards.items()
+        }
+        self._loop_task: asyncio.Task[None] | None = None
+        self._control: Any = None
+        self.started_at = 0.0
+        self.pass_seconds = 0.0
+        self.commands: dict[str, int] = {}
+
+    # -- the machine commands run on -------------------------------------------------
+
+    def now_us(self) -> float:
+        return (time.monotonic_ns() - self._t0_ns) / 1000.0
+
+    def wires(self) -> list[Wire]:
+        return self.faults.apply_to_wires(self.base_wires)
+
+    def read_levels(self, board: Board) -> int:
+        """GPIO 0-31 of ``board`` as they read now."""
+        now = self.now_us()
+        for b in self.boards.values():
+            b.advance(now)
+        other = self.boards["b" if board.name == "a" else "a"]
+
+        def side(b: Board) -> Side:
+            return Side(np.array([b.drive], np.uint32), np.array([b.latch], np.uint32), b.pulls)
+
+        wires = self.wires()
+        links = [(w.a, w.b, w) if board.name == "a" else (w.b, w.a, w) for w in wires]
+        return int(resolve(links, side(board), side(other))[0])
+
+    def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int:
+        handler = HANDLERS.get(cmd)
+        board.stats["commands"] += 1
+        name = COMMAND_NAMES.get(cmd, str(cmd))
+        self.commands[name] = self.commands.get(name, 0) + 1
+        if handler is None:
+            return Err.UNKNOWN_COMMAND
+        return handler(Call(self, board, cmd, p1, p2, ext))
+
+    # -- life cycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for server in self.servers.values():
+            await server.start()
+        if self.config.control is not None:
+            from rpilinkd.sim.control import ControlServer  # noqa: PLC0415 - only when asked
+
+            self._control = ControlServer(self, self.config.control)
+            await self._control.start()
+        self.started_at = time.monotonic()
+        self._loop_task = asyncio.create_task(self._run_passes(), name="rpilink-sim passes")
+
+    async def _run_passes(self) -> None:
+        while True:
+            await asyncio.sleep(PASS_INTERVAL_S)
+            began = time.perf_counter()
+            try:
+                self.sampler.run(self.now_us())
+            except Exception:  # an emulator bug must not freeze both boards silently
+                _LOGGER.exception("sampling pass failed")
+            self.pass_seconds += time.perf_counter() - began
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        if self._control is not None:
+            await self._control.stop()
+            self._control = None
+        for server in self.servers.values():
+            await server.stop()
+        if self._vcd is not None:
+            self.sampler.run(self.now_us())
+            self._vcd.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @staticmethod
+    def in_thread(config: SimConfig | None = None) -> ThreadedSimulator:
+        """The emulator on a background thread, for blocking code (the pigpio client)."""
+        from rpilinkd.sim.threaded import ThreadedSimulator  # noqa: PLC0415 - avoids a cycle
+
+        return ThreadedSimulator(config or SimConfig())
+
+    # -- what tests and the control socket use ----------------------------------------------
+
+    def port(self, board: str) -> int:
+        return self.servers[board].port
+
+    async def restart_board(self, board: str, down_s: float = 0.2) -> None:
+        """pigpiod on ``board`` restarts: every socket closes, waves and handles vanish."""
+        if board not in self.boards:
+            raise SimError(f"no board {board!r}; boards: {', '.join(BOARDS)}")
+        server = self.servers[board]
+        await server.stop()
+        self.boards[board].restart_daemon(self.now_us())
+        self.boards[board].stats["restarts"] = self.boards[board].stats.get("restarts", 0) + 1
+        await asyncio.sleep(down_s)
+        await server.start()
+        _LOGGER.info("board %s: pigpiod restarted (down %.2f s)", board, down_s)
+
+    def add_fault(self, spec: dict[str, Any] | str) -> dict[str, Any]:
+        fault = self.faults.add(parse_spec(spec) if isinstance(spec, str) else dict(spec))
+        _LOGGER.info("fault added: %s", fault.describe())
+        return fault.describe()
+
+    def remove_fault(self, fault_id: int) -> None:
+        self.faults.remove(fault_id)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def stats(self) -> dict[str, Any]:
+        uptime = time.monotonic() - self.started_at if self.started_at else 0.0
+        boards = {}
+        for name, board in self.boards.items():
+            boards[name] = {
+                "port": self.port(name),
+                "sample_us": board.sample_us,
+                "connections": len(self.servers[name].sessions),
+                "waves_started": board.tx.waves_started,
+                "wave_ids_in_use": board.pool.ids_in_use,
+                "wave_cbs_in_use": board.pool.cbs_in_use,
+                "wave_ools_in_use": board.pool.ools_in_use,
+                "notify_handles": len(board.handles),
+                **board.stats,
+            }
+        return {
+            "uptime_s": round(uptime, 3),
+            "seed": self.seed,
+            "boards": boards,
+            "shorts": dict(self.sampler.short_counts),
+            "shorts_total": sum(self.sampler.short_counts.values()),
+            "faults": [f.describe() for f in self.faults.active.values()],
+            "faults_injected": dict(self.faults.injected),
+            "passes": self.sampler.passes,
+            "pass_load": round(self.pass_seconds / uptime, 4) if uptime else 0.0,
+            "commands": dict(self.commands),
+        }
+
+    def reset_stats(self) -> None:
+        self.sampler.short_counts.clear()
+        for key in self.faults.injected:
+            self.faults.injected[key] = 0
+        for board in self.boards.values():
+            board.tx.waves_started = 0
+            for key in board.stats:
+                board.stats[key] = 0
+        self.commands.clear()
+        self.sampler.passes = 0
+        self.pass_seconds = 0.0
+        self.started_at = time.monotonic()

@@ -1,0 +1,121 @@
+"""pigpiod's TCP socket, one server per virtual board.
+
+Each connection reads 16-byte requests (and their extensions) and answers each
+with one 16-byte reply, written in one write as pigpio.py expects. A NOIB
+request turns the connection into that handle's report stream; it still
+answers commands, whose replies then land among the reports, as on a Pi.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Protocol
+
+from rpilinkd.sim.board import Board
+from rpilinkd.sim.protocol import MAX_EXTENSION, REQUEST, Cmd, Err, pack_reply
+
+_LOGGER = logging.getLogger(__name__)
+#: a report stream whose reader lags this far behind loses reports (counted);
+#: pigpiod would instead block its alert thread for every client
+SINK_LIMIT_BYTES = 16 * 1024 * 1024
+
+
+class Executor(Protocol):
+    def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int: ...
+    def now_us(self) -> float: ...
+
+
+class Session:
+    """One client connection to a board's pigpiod."""
+
+    def __init__(
+        self, machine: Executor, board: Board, reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:  # fmt: skip
+        self.machine = machine
+        self.board = board
+        self.reader = reader
+        self.writer = writer
+
+    def sink(self, data: bytes) -> bool:
+        """Write reports; False (dropped) if the peer is gone or hopelessly behind."""
+        if self.writer.is_closing():
+            return False
+        if self.writer.transport.get_write_buffer_size() > SINK_LIMIT_BYTES:
+            return False
+        self.writer.write(data)
+        return True
+
+    async def serve(self) -> None:
+        try:
+            while True:
+                header = await self.reader.readexactly(REQUEST.size)
+                cmd, p1, p2, p3 = REQUEST.unpack(header)
+                if p3 >= MAX_EXTENSION:
+                    _LOGGER.warning(
+                        "board %s: extension of %d bytes is too large; closing the socket "
+                        "(pigpiod does the same)", self.board.name, p3,
+                    )
+                    return
+                ext = await self.reader.readexactly(p3) if p3 else b""
+                if cmd == Cmd.NOIB:
+                    handle = self.board.open_handle(self.sink, self, self.machine.now_us())
+                    result = Err.NO_HANDLE if handle is None else handle
+                else:
+                    result = self.machine.execute(self.board, cmd, p1, p2, ext)
+                self.writer.write(pack_reply(cmd, p1, p2, result))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
+        finally:
+            self.board.close_handles_of(self)
+            self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.writer.close()
+
+
+class BoardServer:
+    """The listening socket of one board's pigpiod and its live sessions."""
+
+    def __init__(self, machine: Executor, board: Board, host: str, port: int) -> None:
+        self.machine = machine
+        self.board = board
+        self.host = host
+        self.port = port
+        self.sessions: set[Session] = set()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connections = 0
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # pigpiod sets TCP_NODELAY on every connection
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = Session(self.machine, self.board, reader, writer)
+        self.sessions.add(session)
+        self.connections += 1
+        try:
+            await session.serve()
+        finally:
+            self.sessions.discard(session)
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection (pigpiod going away)."""
+        if self._server is not None:
+            self._server.close()
+            for session in list(self.sessions):
+                session.close()
+            await self._server.wait_closed()
+            self._server = None
+        self.sessions.clear()
