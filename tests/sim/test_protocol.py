@@ -1,0 +1,157 @@
+"""pigpiod's socket protocol, byte for byte, with a raw socket."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+import pytest
+
+from rpilinkd.sim import ThreadedSimulator
+from rpilinkd.sim.protocol import Cmd, Err
+
+
+def raw(sim: ThreadedSimulator, board: str = "a") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", sim.port(board)), timeout=5)
+    return sock
+
+
+def request(sock: socket.socket, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"") -> bytes:
+    sock.sendall(struct.pack("<IIII", cmd, p1, p2, len(ext)) + ext)
+    reply = b""
+    while len(reply) < 16:
+        chunk = sock.recv(16 - len(reply))
+        assert chunk, "the emulator closed the socket"
+        reply += chunk
+    return reply
+
+
+def result(reply: bytes) -> int:
+    return int(struct.unpack("<i", reply[12:])[0])
+
+
+def test_reply_echoes_the_request_and_carries_the_result(sim: ThreadedSimulator) -> None:
+    with raw(sim) as sock:
+        reply = request(sock, Cmd.MODES, 16, 1)
+        assert reply == struct.pack("<IIIi", Cmd.MODES, 16, 1, 0)
+        assert result(request(sock, Cmd.MODEG, 16)) == 1
+        assert result(request(sock, Cmd.PIGPV)) == 79
+        assert struct.unpack("<I", request(sock, Cmd.HWVER)[12:])[0] == 0xA02082
+
+
+def test_tick_is_an_unsigned_microsecond_counter(sim: ThreadedSimulator) -> None:
+    with raw(sim) as sock:
+        first = struct.unpack("<I", request(sock, Cmd.TICK)[12:])[0]
+        second = struct.unpack("<I", request(sock, Cmd.TICK)[12:])[0]
+    assert 0 < (second - first) & 0xFFFFFFFF < 5_000_000
+
+
+@pytest.mark.parametrize(
+    ("cmd", "p1", "p2", "ext", "code"),
+    [
+        (200, 0, 0, b"", Err.UNKNOWN_COMMAND),
+        (Cmd.MODES, 16, 8, b"", Err.BAD_MODE),
+        (Cmd.MODES, 54, 1, b"", Err.BAD_GPIO),
+        (Cmd.MODES, 40, 1, b"", Err.NOT_PERMITTED),
+        (Cmd.PUD, 16, 3, b"", Err.BAD_PUD),
+        (Cmd.READ, 54, 0, b"", Err.BAD_GPIO),
+        (Cmd.WRITE, 16, 2, b"", Err.BAD_LEVEL),
+        (Cmd.WRITE, 0, 1, b"", Err.NOT_PERMITTED),
+        (Cmd.BS1, 0b1, 0, b"", Err.SOME_PERMITTED),
+        (Cmd.WDOG, 32, 10, b"", Err.BAD_USER_GPIO),
+        (Cmd.WDOG, 16, 60_001, b"", Err.BAD_WDOG_TIMEOUT),
+        (Cmd.FG, 16, 300_001, b"", Err.BAD_FILTER),
+        (Cmd.FN, 16, 10, struct.pack("<I", 1_000_001), Err.BAD_FILTER),
+        (Cmd.TRIG, 16, 0, struct.pack("<I", 1), Err.BAD_PULSELEN),
+        (Cmd.TRIG, 16, 101, struct.pack("<I", 1), Err.BAD_PULSELEN),
+        (Cmd.TRIG, 16, 10, struct.pack("<I", 2), Err.BAD_LEVEL),
+        (Cmd.NB, 31, 1, b"", Err.BAD_HANDLE),
+        (Cmd.NB, 32, 1, b"", Err.BAD_HANDLE),
+        (Cmd.WVDEL, 0, 0, b"", Err.BAD_WAVE_ID),
+        (Cmd.WVTX, 249, 0, b"", Err.BAD_WAVE_ID),
+        (Cmd.WVCRE, 0, 0, b"", Err.EMPTY_WAVEFORM),
+        (Cmd.WVSC, 3, 0, b"", Err.BAD_WVSC_COMMND),
+        (Cmd.WVSM, 3, 0, b"", Err.BAD_WVSM_COMMND),
+        (Cmd.WVSP, 3, 0, b"", Err.BAD_WVSP_COMMND),
+        (Cmd.WVGO, 0, 0, b"", Err.DEPRECATED),
+        (Cmd.WVCHA, 0, 0, bytes([255, 1, 2, 0]), Err.BAD_CHAIN_LOOP),
+        (Cmd.WVCHA, 0, 0, bytes([255, 9]), Err.BAD_CHAIN_CMD),
+        (Cmd.WVCHA, 0, 0, bytes([7]), Err.BAD_WAVE_ID),
+        (Cmd.WVAG, 0, 0, struct.pack("<III", 1, 0, 10), Err.SOME_PERMITTED),
+    ],
+)
+def test_bad_arguments_get_pigpiods_codes(
+    sim: ThreadedSimulator, cmd: int, p1: int, p2: int, ext: bytes, code: int
+) -> None:
+    with raw(sim) as sock:
+        assert result(request(sock, cmd, p1, p2, ext)) == code
+
+
+def test_an_extension_of_64_kib_closes_the_socket(sim: ThreadedSimulator) -> None:
+    with raw(sim) as sock:
+        sock.sendall(struct.pack("<IIII", Cmd.WVAG, 0, 0, 65536))
+        assert sock.recv(16) == b""  # closed without a reply, as pigpiod does
+    with raw(sim) as sock:  # and the board still serves others
+        assert result(request(sock, Cmd.PIGPV)) == 79
+
+
+def test_wvag_extension_is_read_whole(sim: ThreadedSimulator) -> None:
+    pulses = b"".join(struct.pack("<III", 1 << 16, 0, 5) for _ in range(5461))
+    with raw(sim) as sock:
+        assert result(request(sock, Cmd.WVAG, 0, 0, pulses)) == 5461
+        assert result(request(sock, Cmd.WVSP, 0)) == 5461
+        assert result(request(sock, Cmd.WVSM, 0)) == 5 * 5461
+
+
+def test_noib_socket_carries_reports_and_replies(sim: ThreadedSimulator) -> None:
+    with raw(sim, "b") as stream, raw(sim, "a") as a, raw(sim, "b") as b:
+        handle = result(request(stream, Cmd.NOIB))
+        assert handle >= 0
+        assert result(request(b, Cmd.NB, handle, 1 << 16)) == 0
+        request(a, Cmd.WRITE, 16, 1)
+        record = b""
+        while len(record) < 12:
+            record += stream.recv(12 - len(record))
+        seqno, flags, _tick, level = struct.unpack("<HHII", record)
+        assert (seqno, flags) == (0, 0)
+        assert level >> 16 & 1
+        stream.sendall(struct.pack("<IIII", Cmd.NC, handle, 0, 0))
+        reply = b""
+        while len(reply) < 16:
+            reply += stream.recv(16 - len(reply))
+        assert reply == struct.pack("<IIIi", Cmd.NC, handle, 0, 0)
+        assert result(request(b, Cmd.NB, handle, 1)) == Err.BAD_HANDLE
+
+
+def test_32_handles_then_none(sim: ThreadedSimulator) -> None:
+    socks = [raw(sim) for _ in range(33)]
+    try:
+        results = [result(request(s, Cmd.NOIB)) for s in socks]
+        assert sorted(results[:32]) == list(range(32))
+        assert results[32] == Err.NO_HANDLE
+    finally:
+        for s in socks:
+            s.close()
+    with raw(sim) as sock:  # closing a socket frees its handle
+        assert result(request(sock, Cmd.NOIB)) >= 0
+
+
+def test_many_clients_at_once(sim: ThreadedSimulator) -> None:
+    failures: list[str] = []
+
+    def client(index: int) -> None:
+        try:
+            with raw(sim) as sock:
+                for _ in range(50):
+                    if result(request(sock, Cmd.PIGPV)) != 79:
+                        failures.append(f"client {index}: wrong answer")
+        except OSError as exc:
+            failures.append(f"client {index}: {exc}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
