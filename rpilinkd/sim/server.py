@@ -103,6 +103,9 @@ class BoardServer:
         if sock is not None:  # pigpiod sets TCP_NODELAY on every connection
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(self.machine, self.board, reader, writer)
+        if self._server is None:  # accepted just as pigpiod went away
+            session.close()
+            return
         self.sessions.add(session)
         self.connections += 1
         try:

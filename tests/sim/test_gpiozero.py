@@ -20,8 +20,8 @@ def test_led_on_a_presses_button_on_b(sim: ThreadedSimulator, pi_b: pigpio.pi) -
     led = LED(STB_OUT, pin_factory=factory_a)
     button = Button(STB_IN, pull_up=False, pin_factory=factory_b)
     try:
-        button.when_pressed = lambda: pressed.set()
-        button.when_released = lambda: released.set()
+        button.when_pressed = pressed.set
+        button.when_released = released.set
         led.on()
         assert pi_b.read(STB_IN) == 1
         assert pressed.wait(10), "when_pressed did not fire"

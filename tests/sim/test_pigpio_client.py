@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from collections.abc import Callable
 
 import pigpio
 import pytest
@@ -58,7 +60,7 @@ def test_callback_sees_edges_with_ticks(pi_a: pigpio.pi, pi_b: pigpio.pi) -> Non
     assert wait_for(lambda: len(seen) >= 4)
     cb.cancel()
     assert [level for level, _ in seen] == [1, 0, 1, 0]
-    gaps = [(b - a) & 0xFFFFFFFF for (_, a), (_, b) in zip(seen, seen[1:], strict=False)]
+    gaps = [(b - a) & 0xFFFFFFFF for (_, a), (_, b) in itertools.pairwise(seen)]
     assert all(gap > 5_000 for gap in gaps)  # the writes were ~10 ms apart (ticks are µs)
 
 
@@ -88,7 +90,7 @@ def test_waveform_arrives_with_true_intervals(pi_a: pigpio.pi, pi_b: pigpio.pi) 
     pi_a.wave_send_once(wave)
     assert done.wait(10), f"only {len(ticks)} of 1000 edges arrived"
     cb.cancel()
-    intervals = [(b - a) & 0xFFFFFFFF for a, b in zip(ticks, ticks[1:], strict=False)]
+    intervals = [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(ticks)]
     assert all(abs(interval - 20) <= 5 for interval in intervals)  # within one -s 5 period
 
 
@@ -129,25 +131,40 @@ def test_repeat_and_halt(pi_a: pigpio.pi) -> None:
         ("too_many_cbs", -67),
     ],
 )
-def test_over_limit_waves_give_pigpio_error_codes(pi_a: pigpio.pi, action: str, code: int) -> None:
+def too_many_pulses(pi: pigpio.pi) -> None:
+    for offset in range(3):  # three interleaved lists merge into > 12,000 pulses
+        lead = [pigpio.pulse(0, 0, offset)] if offset else []
+        pi.wave_add_generic(lead + square_wave(D0, 4000, 3))
+
+
+def bad_wave_mode(pi: pigpio.pi) -> None:
+    pi.wave_add_generic(square_wave(D0, 2, 10))
+    pi.wave_send_using_mode(pi.wave_create(), 4)
+
+
+def too_many_cbs(pi: pigpio.pi) -> None:
+    for _ in range(2):  # two 10,000-pulse waves need 2 x ~20,000 CBs; the pool has 23,836
+        pi.wave_add_generic(square_wave(D0, 5000, 2))
+        pi.wave_add_generic([pigpio.pulse(0, 0, 1), *square_wave(D0 + 1, 5000, 2)])
+        pi.wave_create()
+
+
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [
+        (too_many_pulses, -36),
+        (lambda pi: pi.wave_create(), -69),
+        (lambda pi: pi.wave_send_once(7), -66),
+        (bad_wave_mode, -33),
+        (too_many_cbs, -67),
+    ],
+)
+def test_over_limit_waves_give_pigpio_error_codes(
+    pi_a: pigpio.pi, action: Callable[[pigpio.pi], None], code: int
+) -> None:
     pi_a.wave_clear()
     with pytest.raises(pigpio.error) as info:
-        if action == "too_many_pulses":
-            for offset in range(3):  # three interleaved lists merge into > 12,000 pulses
-                lead = [pigpio.pulse(0, 0, offset)] if offset else []
-                pi_a.wave_add_generic(lead + square_wave(D0, 4000, 3))
-        elif action == "empty_wave":
-            pi_a.wave_create()
-        elif action == "bad_wave_id":
-            pi_a.wave_send_once(7)
-        elif action == "bad_wave_mode":
-            pi_a.wave_add_generic(square_wave(D0, 2, 10))
-            pi_a.wave_send_using_mode(pi_a.wave_create(), 4)
-        else:  # two 10,000-pulse waves need 2 x ~20,000 CBs; the pool has 23,836
-            for _ in range(2):
-                pi_a.wave_add_generic(square_wave(D0, 5000, 2))
-                pi_a.wave_add_generic([pigpio.pulse(0, 0, 1), *square_wave(D0 + 1, 5000, 2)])
-                pi_a.wave_create()
+        action(pi_a)
     assert pigpio.error_text(code) in str(info.value)
 
 

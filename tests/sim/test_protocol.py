@@ -13,8 +13,7 @@ from rpilinkd.sim.protocol import Cmd, Err
 
 
 def raw(sim: ThreadedSimulator, board: str = "a") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", sim.port(board)), timeout=5)
-    return sock
+    return socket.create_connection(("127.0.0.1", sim.port(board)), timeout=5)
 
 
 def request(sock: socket.socket, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"") -> bytes:

@@ -110,6 +110,8 @@ class Child:
                 self.proc.wait(timeout)
         if self._stderr is not subprocess.DEVNULL:
             self._stderr.close()  # type: ignore[union-attr]
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return self.proc.returncode
 
 

@@ -1,0 +1,55 @@
+"""The sampling model: levels shorter than a sample period may vanish (must-show 4)."""
+
+from __future__ import annotations
+
+import time
+
+import pigpio
+import pytest
+
+from rpilinkd.sim import SimConfig, Simulator
+
+D0 = 16
+PULSES = 200
+
+
+def count_pulses_seen(sample_us: int, width_us: int, seed: int) -> int:
+    """Send PULSES high pulses of ``width_us`` from a; count the rising edges b reports.
+
+    The pulses repeat every 103 µs, which is no multiple of the sample period, so
+    they fall at every phase of b's sampling grid.
+    """
+    with Simulator.in_thread(SimConfig(sample_us=sample_us, seed=seed)) as sim:
+        a = pigpio.pi("127.0.0.1", sim.port("a"), show_errors=False)
+        b = pigpio.pi("127.0.0.1", sim.port("b"), show_errors=False)
+        try:
+            a.write(D0, 0)
+            rises: list[int] = []
+            cb = b.callback(D0, pigpio.RISING_EDGE, lambda g, level, tick: rises.append(tick))
+            time.sleep(0.02)
+            pulses = []
+            for _ in range(PULSES):
+                pulses.append(pigpio.pulse(1 << D0, 0, width_us))
+                pulses.append(pigpio.pulse(0, 1 << D0, 103 - width_us))
+            a.wave_clear()
+            a.wave_add_generic(pulses)
+            a.wave_send_once(a.wave_create())
+            while a.wave_tx_busy():
+                time.sleep(0.005)
+            time.sleep(0.05)  # the last report batch
+            cb.cancel()
+            return len(rises)
+        finally:
+            a.stop()
+            b.stop()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_pulse_shorter_than_a_sample_is_sometimes_missed(seed: int) -> None:
+    seen = count_pulses_seen(sample_us=5, width_us=2, seed=seed)
+    assert 0 < seen < PULSES  # about 2/5 of them are caught
+
+
+@pytest.mark.parametrize(("sample_us", "seed"), [(5, 1), (5, 2), (1, 3), (10, 4)])
+def test_a_pulse_held_two_periods_is_never_missed(sample_us: int, seed: int) -> None:
+    assert count_pulses_seen(sample_us=sample_us, width_us=2 * sample_us, seed=seed) == PULSES
