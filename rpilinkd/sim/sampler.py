@@ -25,12 +25,12 @@ import numpy.typing as npt
 
 from rpilinkd.sim.board import Board, GlitchFilter
 from rpilinkd.sim.faults import Faults
-from rpilinkd.sim.protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPORT_DTYPE_DESCR
+from rpilinkd.sim.protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPORT_FORMAT
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wires import Side, Wire, resolve, shorts, wire_values
 
 _LOGGER = logging.getLogger(__name__)
-REPORT_DTYPE = np.dtype(REPORT_DTYPE_DESCR)
+REPORT_DTYPE = np.dtype(REPORT_FORMAT)
 U32 = npt.NDArray[np.uint32]
 F64 = npt.NDArray[np.float64]
 SHORT_LOG_EVERY_S = 5.0  # rate limit for the short warning, per wire

@@ -1,0 +1,145 @@
+"""pigpiod's socket protocol, shared by the bus backend and the emulator.
+
+Facts from pigpio v79 (``pigpio.h``, ``command.h``, ``pigpio.py``): requests
+and replies are 16 bytes, four little-endian uint32 (``cmd, p1, p2, p3``). In
+a request ``p3`` is the length of the extension bytes that follow; in a reply
+it is the result, negative for an error. Notification reports are 12 bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+REQUEST = struct.Struct("<IIII")
+REPLY_SIGNED = struct.Struct("<IIIi")
+REPLY_UNSIGNED = struct.Struct("<IIII")
+REPORT_FORMAT: Final = [("seqno", "<u2"), ("flags", "<u2"), ("tick", "<u4"), ("level", "<u4")]
+REPORT_SIZE: Final = 12
+
+#: the server reads the extension into a 64 KiB buffer; longer closes the socket
+MAX_EXTENSION: Final = 1 << 16
+
+# notification flags (pigpio.h PI_NTFY_FLAGS_*)
+NTFY_EVENT: Final = 0x80
+NTFY_ALIVE: Final = 0x40
+NTFY_WDOG: Final = 0x20
+
+
+class Cmd:
+    """Command numbers (pigpio.py ``_PI_CMD_*``)."""
+
+    MODES = 0
+    MODEG = 1
+    PUD = 2
+    READ = 3
+    WRITE = 4
+    PWM = 5
+    PRS = 6
+    PFS = 7
+    SERVO = 8
+    WDOG = 9
+    BR1 = 10
+    BR2 = 11
+    BC1 = 12
+    BC2 = 13
+    BS1 = 14
+    BS2 = 15
+    TICK = 16
+    HWVER = 17
+    NO = 18
+    NB = 19
+    NP = 20
+    NC = 21
+    PRG = 22
+    PFG = 23
+    PRRG = 24
+    PIGPV = 26
+    WVCLR = 27
+    WVAG = 28
+    WVAS = 29
+    WVGO = 30
+    WVGOR = 31
+    WVBSY = 32
+    WVHLT = 33
+    WVSM = 34
+    WVSP = 35
+    WVSC = 36
+    TRIG = 37
+    WVCRE = 49
+    WVDEL = 50
+    WVTX = 51
+    WVTXR = 52
+    WVNEW = 53
+    GDC = 83
+    GPW = 84
+    WVCHA = 93
+    FG = 97
+    FN = 98
+    NOIB = 99
+    WVTXM = 100
+    WVTAT = 101
+    PADS = 102
+    PADG = 103
+    WVCAP = 118
+
+
+COMMAND_NAMES: dict[int, str] = {
+    value: name for name, value in vars(Cmd).items() if name.isupper()
+}
+
+#: replies the official client treats as unsigned (pigpio.py returns them raw)
+UNSIGNED_RESULTS = frozenset({Cmd.BR1, Cmd.BR2, Cmd.TICK, Cmd.HWVER})
+
+
+class Err:
+    """pigpio error codes (pigpio.h ``PI_*``)."""
+
+    BAD_USER_GPIO = -2
+    BAD_GPIO = -3
+    BAD_MODE = -4
+    BAD_LEVEL = -5
+    BAD_PUD = -6
+    BAD_WDOG_TIMEOUT = -15
+    BAD_DUTYCYCLE = -8
+    BAD_DUTYRANGE = -21
+    NO_HANDLE = -24
+    BAD_HANDLE = -25
+    BAD_WAVE_MODE = -33
+    TOO_MANY_PULSES = -36
+    NOT_PERMITTED = -41
+    SOME_PERMITTED = -42
+    BAD_WVSC_COMMND = -43
+    BAD_WVSM_COMMND = -44
+    BAD_WVSP_COMMND = -45
+    BAD_PULSELEN = -46
+    BAD_PARAM = -81
+    BAD_WAVE_ID = -66
+    TOO_MANY_CBS = -67
+    TOO_MANY_OOL = -68
+    EMPTY_WAVEFORM = -69
+    NO_WAVEFORM_ID = -70
+    UNKNOWN_COMMAND = -88
+    NOT_PWM_GPIO = -92
+    CHAIN_LOOP_CNT = -113
+    BAD_CHAIN_LOOP = -114
+    CHAIN_COUNTER = -115
+    BAD_CHAIN_CMD = -116
+    BAD_CHAIN_DELAY = -117
+    CHAIN_NESTING = -118
+    CHAIN_TOO_BIG = -119
+    DEPRECATED = -120
+    BAD_FOREVER = -124
+    BAD_FILTER = -125
+    BAD_PAD = -126
+    BAD_STRENGTH = -127
+
+
+
+def pack_request(cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"") -> bytes:
+    return REQUEST.pack(cmd, p1 & 0xFFFFFFFF, p2 & 0xFFFFFFFF, len(ext)) + ext
+
+
+def pack_reply(cmd: int, p1: int, p2: int, result: int) -> bytes:
+    """One 16-byte reply; unsigned results are sent as their 32-bit pattern."""
+    return REPLY_UNSIGNED.pack(cmd, p1, p2, result & 0xFFFFFFFF)
