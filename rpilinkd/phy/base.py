@@ -5,11 +5,17 @@ the four control lines. It knows nothing of roles, CRCs or retransmission: the
 link layer decides who may drive the data lines and when; a backend only does
 what it is told, safely, and reports what it sees, in order.
 
-Subclasses **must** override: ``_open``, ``_close``, ``set_controls``,
-``drive_data``, ``send_frames``, ``read_controls``, and feed received events
-with :meth:`_deliver` (frames and control-line changes, in wire order).
-They **may** override ``capabilities`` (a property) when it depends on the
-connection. Everything else is shared.
+Subclasses **must** override: ``capabilities``, ``_open``, ``_close``,
+``set_controls``, ``read_controls``, ``drive_data``, ``send_frames``, and feed
+received events with :meth:`_deliver` (frames and control-line changes, in wire
+order), ending the stream with :meth:`_fail` when the connection is lost. They
+**may** override ``set_framing`` (when their receiver decodes frames from the
+same lines the arbitration uses). Everything else is shared.
+
+Two modes of the receiver: with framing off (while the link arbitrates) every
+change of the four control inputs is a ``ControlsChanged`` event and no frames
+are decoded; with framing on (once roles are decided) STB and FRM carry frames
+and only REQ and RW changes are ``ControlsChanged`` events.
 
 Use::
 
@@ -23,14 +29,20 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
+
+if TYPE_CHECKING:
+    from rpilinkd.config import Config
 from rpilinkd.phy.pins import ControlLine
 
+_LOGGER = logging.getLogger(__name__)
 Levels = Mapping[ControlLine, bool]
 
 
@@ -71,7 +83,14 @@ class PhyBackend(abc.ABC):
     def __init__(self) -> None:
         self._events: asyncio.Queue[PhyEvent | BaseException] = asyncio.Queue()
         self._is_open = False
+        self._has_resources = False  # opened and not yet closed, even if the connection died
+        self.framing = False
         self.dropped_events = 0
+
+    @classmethod
+    def from_config(cls, config: Config, **options: Any) -> Self:
+        """Build the backend from the daemon's config; options are backend-specific."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a config")
 
     # -- life cycle ---------------------------------------------------------
 
@@ -92,22 +111,26 @@ class PhyBackend(abc.ABC):
             PhyUnavailableError: the backend cannot be reached.
             PhyError: it was reached but refused the setup.
         """
-        if self._is_open:
-            raise PhyError(f"{self.name} backend is already open")
+        if self._has_resources:
+            raise PhyError(f"{self.name} backend is already open (close it first)")
         self._events = asyncio.Queue()
         await self._open()
-        self._is_open = True
+        self._is_open = self._has_resources = True
 
     async def aclose(self) -> None:
-        """Release the data lines and disconnect. Idempotent."""
-        if not self._is_open:
-            return
+        """Release the data lines and disconnect. Idempotent, also after a lost connection."""
         self._is_open = False
-        await self._close()
+        if self._has_resources:
+            self._has_resources = False
+            await self._close()
 
     @property
     def is_open(self) -> bool:
         return self._is_open
+
+    def set_framing(self, enabled: bool) -> None:
+        """Decode frames from STB/FRM (link up), or report them as control lines."""
+        self.framing = enabled
 
     @property
     @abc.abstractmethod
@@ -123,7 +146,11 @@ class PhyBackend(abc.ABC):
 
     @abc.abstractmethod
     async def set_controls(self, levels: Levels) -> None:
-        """Set some control outputs; returns once they are on the wire."""
+        """Set some control outputs; returns once they are on the wire.
+
+        Lines going low change before lines going high (callers that need a
+        stricter order make separate calls).
+        """
 
     @abc.abstractmethod
     async def read_controls(self) -> Levels:
@@ -171,3 +198,33 @@ class PhyBackend(abc.ABC):
         """End :meth:`events` with an error (connection lost)."""
         self._is_open = False
         self._events.put_nowait(error)
+
+
+async def open_with_retry(
+    backend: PhyBackend, *, retry_s: float, stop: asyncio.Event | None = None
+) -> bool:
+    """Open ``backend``, retrying while it is unavailable; logs the outage once.
+
+    Returns False if ``stop`` was set before the backend could be opened.
+    Raises other :class:`PhyError` s (a reachable pigpiod that refuses the setup).
+    """
+    failed_since: float | None = None
+    loop = asyncio.get_running_loop()
+    while stop is None or not stop.is_set():
+        try:
+            await backend.open()
+        except PhyUnavailableError as exc:
+            if failed_since is None:
+                failed_since = loop.time()
+                _LOGGER.error("%s; retrying every %.1f s", exc.message, retry_s)
+            if stop is None:
+                await asyncio.sleep(retry_s)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), retry_s)
+            continue
+        if failed_since is not None:
+            _LOGGER.warning("%s backend reachable again after %.1f s",
+                            backend.name, loop.time() - failed_since)  # fmt: skip
+        return True
+    return False

@@ -1,0 +1,184 @@
+"""pigpiod's socket protocol from asyncio: pipelined commands and a bulk report stream.
+
+Why not the official ``pigpio`` module here: its calls block (so they cannot
+run on the event loop), it has no timeouts, its notification thread spins at
+100 % of a core when pigpiod dies (joan2937/pigpio#563), and it hands every
+edge to a Python callback, which chokes near 4,000 reports a second. This
+client writes requests without waiting (replies come back in order on one
+socket) and reads the NOIB stream in large chunks for a numpy decoder. The
+``pigpio`` module still provides the error texts, and the tests use it as an
+independent client of the emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections import deque
+from collections.abc import Sequence
+
+import pigpio
+
+from rpilinkd.errors import PhyTimeoutError, PhyUnavailableError, PigpioCommandError
+from rpilinkd.pigpio_protocol import (
+    COMMAND_NAMES,
+    REPLY_SIGNED,
+    REPLY_UNSIGNED,
+    UNSIGNED_RESULTS,
+    Cmd,
+    pack_request,
+)
+
+_LOGGER = logging.getLogger(__name__)
+Request = tuple[int, int, int, bytes]  # cmd, p1, p2, extension
+READ_CHUNK = 1 << 18
+
+
+def describe(status: int) -> str:
+    text = pigpio.error_text(status)
+    return text if text and not text.startswith("unknown error") else f"error {status}"
+
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _open(host: str, port: int, timeout: float) -> Stream:
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=READ_CHUNK), timeout
+        )
+    except (OSError, TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise PhyUnavailableError(f"pigpiod at {host}:{port} is unreachable: {reason}") from None
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return reader, writer
+
+
+class PigpiodClient:
+    """One command socket to pigpiod; requests are pipelined, replies matched in order."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: deque[tuple[int, asyncio.Future[int]]] = deque()
+        self._reader_task: asyncio.Task[None] | None = None
+        self.commands_sent = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def connect(self) -> None:
+        """Raises: PhyUnavailableError (naming host:port) when pigpiod is not there."""
+        reader, self._writer = await _open(self.host, self.port, self.timeout)
+        self._reader_task = asyncio.create_task(self._read_replies(reader), name="pigpiod replies")
+
+    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+        error: BaseException = PhyUnavailableError(f"pigpiod at {self.where} closed the connection")
+        try:
+            while True:
+                reply = await reader.readexactly(16)
+                if not self._pending:
+                    _LOGGER.warning("pigpiod at %s sent a reply nobody asked for", self.where)
+                    continue
+                cmd, future = self._pending.popleft()
+                layout = REPLY_UNSIGNED if cmd in UNSIGNED_RESULTS else REPLY_SIGNED
+                if not future.done():
+                    future.set_result(layout.unpack(reply)[3])
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            if isinstance(exc, ConnectionError):
+                error = PhyUnavailableError(f"pigpiod at {self.where}: {exc}")
+        finally:
+            while self._pending:
+                _, future = self._pending.popleft()
+                if not future.done():
+                    future.set_exception(error)
+
+    def _send(self, cmd: int, p1: int, p2: int, ext: bytes) -> asyncio.Future[int]:
+        if self._writer is None or self._writer.is_closing():
+            raise PhyUnavailableError(f"pigpiod at {self.where} is not connected")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((cmd, future))
+        self._writer.write(pack_request(cmd, p1, p2, ext))
+        self.commands_sent += 1
+        return future
+
+    async def command(self, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"",
+                      *, check: bool = True) -> int:  # fmt: skip
+        """Send one command and return its result.
+
+        Raises:
+            PigpioCommandError: pigpiod answered with a negative status (``check``).
+            PhyUnavailableError: the connection is gone.
+            PhyTimeoutError: no answer within the timeout.
+        """
+        return (await self.batch([(cmd, p1, p2, ext)], check=check))[0]
+
+    async def batch(self, requests: Sequence[Request], *, check: bool = True) -> list[int]:
+        """Send several commands back to back and wait for all their results, in order."""
+        futures = [self._send(*request) for request in requests]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
+        except TimeoutError:
+            raise PhyTimeoutError(f"pigpiod at {self.where} did not answer in time") from None
+        if check:
+            for (cmd, p1, p2, _), result in zip(requests, results, strict=True):
+                if result < 0 and cmd not in UNSIGNED_RESULTS:
+                    name = COMMAND_NAMES.get(cmd, str(cmd))
+                    raise PigpioCommandError(f"{name}({p1}, {p2})", result, describe(result))
+        return list(results)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._writer.close()
+            self._writer = None
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            await asyncio.gather(self._reader_task, return_exceptions=True)
+            self._reader_task = None
+
+
+class ReportStream:
+    """A NOIB socket: after the handshake, pigpiod's 12-byte reports, read in bulk."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.handle = -1
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> int:
+        """Open the socket and a notification handle on it; returns the handle."""
+        self._reader, self._writer = await _open(self.host, self.port, self.timeout)
+        self._writer.write(pack_request(Cmd.NOIB))
+        try:
+            reply = await asyncio.wait_for(self._reader.readexactly(16), self.timeout)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            raise PhyUnavailableError(
+                f"pigpiod at {self.host}:{self.port} did not open a notification handle"
+            ) from None
+        self.handle = REPLY_SIGNED.unpack(reply)[3]
+        if self.handle < 0:
+            raise PigpioCommandError("NOIB", self.handle, describe(self.handle))
+        return self.handle
+
+    async def read(self) -> bytes:
+        """The next chunk of report bytes (any length); b"" when pigpiod closed the socket."""
+        if self._reader is None:
+            return b""
+        try:
+            return await self._reader.read(READ_CHUNK)
+        except ConnectionError:
+            return b""
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._writer.close()
+            self._writer = None
+            self._reader = None

@@ -1,0 +1,173 @@
+"""The pigpio backend on the emulator: the issue's must-shows for the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import zlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from rpilinkd.errors import PhyUnavailableError
+from rpilinkd.phy import FrameReceived, PhyBackend, open_with_retry
+from rpilinkd.phy.codec import BusTiming
+from rpilinkd.phy.pigpio import WAVE_CBS, PigpioPhy
+from rpilinkd.phy.pins import DEFAULT_PINS
+from rpilinkd.sim import SimConfig, Simulator
+from tests.support.procs import free_port
+
+
+def backend(port: int, timing: BusTiming, max_frame: int = 1024) -> PigpioPhy:
+    return PigpioPhy(host="127.0.0.1", port=port, pins=DEFAULT_PINS, timing=timing,
+                     max_frame=max_frame)  # fmt: skip
+
+
+async def receive(phy: PhyBackend, into: list[bytes]) -> None:
+    async for event in phy.events():
+        if isinstance(event, FrameReceived):
+            into.append(event.data)
+
+
+async def settle(received: list[bytes], expected: int, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(received) < expected and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # anything extra would show up now
+
+
+@contextlib.asynccontextmanager
+async def pair_on(sim: Simulator, timing: BusTiming) -> AsyncIterator[tuple[PigpioPhy, PigpioPhy]]:
+    a, b = backend(sim.port("a"), timing), backend(sim.port("b"), timing)
+    await a.open()
+    await b.open()
+    a.set_framing(True)
+    b.set_framing(True)
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+@pytest.mark.slow
+async def test_1000_frames_both_ways_at_s5() -> None:
+    rng = random.Random(5)
+    async with Simulator(SimConfig(sample_us=5, seed=11)) as sim, pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, b):
+        for sender, receiver in ((a, b), (b, a)):
+            frames = [rng.randbytes(rng.randint(1, 1024)) for _ in range(500)]
+            got: list[bytes] = []
+            listener = asyncio.create_task(receive(receiver, got))
+            await sender.drive_data(True)
+            await sender.send_frames(frames)
+            await sender.drive_data(False)
+            await settle(got, len(frames))
+            listener.cancel()
+            assert got == frames
+        assert sim.stats()["shorts_total"] == 0
+
+
+def with_crc(frame: bytes) -> bytes:
+    return frame + zlib.crc32(frame).to_bytes(4, "little")
+
+
+def crc_ok(frame: bytes) -> bool:
+    return len(frame) >= 4 and zlib.crc32(frame[:-4]).to_bytes(4, "little") == frame[-4:]
+
+
+async def send_checked(sample_us: int, timing: BusTiming, count: int = 60) -> tuple[int, int, int]:
+    """(frames intact, frames caught by the CRC, frames accepted although corrupted)."""
+    rng = random.Random(sample_us)
+    frames = [with_crc(rng.randbytes(rng.randint(20, 300))) for _ in range(count)]
+    async with Simulator(SimConfig(sample_us=sample_us, seed=21)) as sim, pair_on(sim, timing) as (a, b):
+        got: list[bytes] = []
+        listener = asyncio.create_task(receive(b, got))
+        await a.drive_data(True)
+        await a.send_frames(frames)
+        await settle(got, count)
+        listener.cancel()
+    sent = set(frames)
+    intact = sum(f in sent for f in got)
+    caught = sum(not crc_ok(f) for f in got)
+    silently_wrong = sum(crc_ok(f) and f not in sent for f in got)
+    return intact, caught, silently_wrong
+
+
+async def test_setup_below_the_sample_period_corrupts_and_is_caught() -> None:
+    intact, caught, silently_wrong = await send_checked(5, BusTiming(5, 2, 5, 5))
+    assert caught > 0 or intact < 60  # the emulator really loses strobes
+    assert intact < 60
+    assert silently_wrong == 0
+
+
+@pytest.mark.parametrize("sample_us", [1, 5])
+async def test_default_timing_never_corrupts(sample_us: int) -> None:
+    s = sample_us
+    assert await send_checked(s, BusTiming(s, s, s, s)) == (60, 0, 0)
+
+
+@pytest.mark.slow
+async def test_wave_ids_and_control_blocks_stay_flat_over_10000_frames() -> None:
+    async with Simulator(SimConfig(sample_us=1, seed=31)) as sim, pair_on(sim, BusTiming(1, 1, 1, 1)) as (a, _b):
+        peak = {"ids": 0, "cbs": 0}
+
+        async def watch() -> None:
+            while True:
+                board = sim.stats()["boards"]["a"]
+                peak["ids"] = max(peak["ids"], board["wave_ids_in_use"])
+                peak["cbs"] = max(peak["cbs"], board["wave_cbs_in_use"])
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.create_task(watch())
+        await a.drive_data(True)
+        for _ in range(20):  # 20 bursts of 500 frames
+            await a.send_frames([os.urandom(24) for _ in range(500)])
+            board = sim.stats()["boards"]["a"]
+            assert board["wave_ids_in_use"] == 0  # everything deleted after each burst
+            assert board["wave_cbs_in_use"] == 0
+        watcher.cancel()
+        assert a.stats["frames_sent"] == 10_000
+        assert peak["ids"] <= 2
+        assert peak["cbs"] <= 2 * WAVE_CBS
+
+
+async def test_unreachable_pigpiod_is_one_clear_error(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    phy = backend(port, BusTiming(5, 5, 5, 5))
+    with pytest.raises(PhyUnavailableError, match=f"127.0.0.1:{port}"):
+        await phy.open()
+    caplog.set_level(logging.INFO)
+
+    async def start_later() -> Simulator:
+        await asyncio.sleep(0.5)
+        sim = Simulator(SimConfig(port_a=port))
+        await sim.start()
+        return sim
+
+    starter = asyncio.create_task(start_later())
+    assert await open_with_retry(phy, retry_s=0.1)
+    sim = await starter
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1  # logged once, not once per attempt
+    assert "unreachable" in errors[0].getMessage()
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+    await phy.aclose()
+    await sim.stop()
+
+
+async def test_pigpiod_restart_ends_the_stream_and_reopens() -> None:
+    async with Simulator(SimConfig(seed=41)) as sim:
+        phy = backend(sim.port("b"), BusTiming(5, 5, 5, 5))
+        await phy.open()
+        await sim.restart_board("b", down_s=0.1)
+        with pytest.raises(PhyUnavailableError, match="closed the connection"):
+            async for _ in phy.events():
+                pass
+        await phy.aclose()
+        assert await open_with_retry(phy, retry_s=0.05)
+        assert phy.is_open
+        await phy.aclose()
