@@ -57,7 +57,10 @@ async def pair_on(sim: Simulator, timing: BusTiming) -> AsyncIterator[tuple[Pigp
 @pytest.mark.slow
 async def test_1000_frames_both_ways_at_s5() -> None:
     rng = random.Random(5)
-    async with Simulator(SimConfig(sample_us=5, seed=11)) as sim, pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, b):
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=11)) as sim,
+        pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, b),
+    ):
         for sender, receiver in ((a, b), (b, a)):
             frames = [rng.randbytes(rng.randint(1, 1024)) for _ in range(500)]
             got: list[bytes] = []
@@ -83,7 +86,10 @@ async def send_checked(sample_us: int, timing: BusTiming, count: int = 60) -> tu
     """(frames intact, frames caught by the CRC, frames accepted although corrupted)."""
     rng = random.Random(sample_us)
     frames = [with_crc(rng.randbytes(rng.randint(20, 300))) for _ in range(count)]
-    async with Simulator(SimConfig(sample_us=sample_us, seed=21)) as sim, pair_on(sim, timing) as (a, b):
+    async with (
+        Simulator(SimConfig(sample_us=sample_us, seed=21)) as sim,
+        pair_on(sim, timing) as (a, b),
+    ):
         got: list[bytes] = []
         listener = asyncio.create_task(receive(b, got))
         await a.drive_data(True)
@@ -112,7 +118,10 @@ async def test_default_timing_never_corrupts(sample_us: int) -> None:
 
 @pytest.mark.slow
 async def test_wave_ids_and_control_blocks_stay_flat_over_10000_frames() -> None:
-    async with Simulator(SimConfig(sample_us=1, seed=31)) as sim, pair_on(sim, BusTiming(1, 1, 1, 1)) as (a, _b):
+    async with (
+        Simulator(SimConfig(sample_us=1, seed=31)) as sim,
+        pair_on(sim, BusTiming(1, 1, 1, 1)) as (a, _b),
+    ):
         peak = {"ids": 0, "cbs": 0}
 
         async def watch() -> None:
