@@ -19,12 +19,10 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Self
 
-import numpy as np
-
 from rpilinkd.config import Config
 from rpilinkd.errors import PhyError, PhyTimeoutError, PhyUnavailableError
 from rpilinkd.phy.base import ControlsChanged, FrameReceived, Levels, PhyBackend, PhyCapabilities
-from rpilinkd.phy.codec import U32, BusTiming, Masks, ReportDecoder, encode, pack_wvag, pulse_cost
+from rpilinkd.phy.codec import U32, BusTiming, Masks, ReportDecoder, encode, pack_wvag
 from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream
 from rpilinkd.phy.pins import ControlLine, PinMap
 from rpilinkd.pigpio_protocol import Cmd
@@ -183,17 +181,21 @@ class PigpioPhy(PhyBackend):
                 raise PhyError(f"frame of {len(frame)} bytes: must be 1-{self.max_frame}")
         if not frames:
             return
-        waves = split_waves(encode(frames, self.masks, self.timing), [len(f) for f in frames])
-        await self._play(waves)
+        await self._play([frames[start:end] for start, end in wave_groups(frames)])
         self.stats["frames_sent"] += len(frames)
         self.stats["bytes_sent"] += sum(map(len, frames))
 
-    async def _play(self, waves: list[U32]) -> None:
-        """Play waves back to back, two in pigpiod at a time, deleting each when done."""
+    async def _play(self, waves: list[Sequence[bytes]]) -> None:
+        """Play waves back to back, two in pigpiod at a time, deleting each when done.
+
+        Each wave is encoded just before it is created, while the one before it
+        plays, so a long burst costs no encoding time up front.
+        """
         loop = asyncio.get_running_loop()
         live: deque[tuple[int, float]] = deque()  # (wave id, expected end)
         try:
-            for index, pulses in enumerate(waves):
+            for index, wave_frames in enumerate(waves):
+                pulses = encode(wave_frames, self.masks, self.timing)
                 if len(live) == 2:
                     await self._wait_done(*live.popleft(), last=False)
                 wave_id = await self._create(pulses)
@@ -256,27 +258,22 @@ class PigpioPhy(PhyBackend):
         self._fail(PhyUnavailableError(f"pigpiod at {self.where} closed the connection"))
 
 
-def split_waves(pulses: U32, lengths: Sequence[int]) -> list[U32]:
-    """Cut a burst's pulses at frame ends into waves within pigpio's limits."""
-    cb_rows = np.count_nonzero(pulses[:, :2], axis=1).clip(max=1) + (pulses[:, 2] != 0)
-    ool_rows = np.count_nonzero(pulses[:, :2], axis=1)
-    ends = np.cumsum(2 * np.asarray(lengths, np.int64) + 1)  # row after each frame
-    cum_cb = np.concatenate(([0], np.cumsum(cb_rows)))[ends]
-    cum_ool = np.concatenate(([0], np.cumsum(ool_rows)))[ends]
-    waves: list[U32] = []
-    start_row = start_cb = start_ool = 0
-    while start_row < len(pulses):
-        fits = (
-            (ends - start_row <= WVAG_PULSES)
-            & (cum_cb - start_cb <= WAVE_CBS - 1)
-            & (cum_ool - start_ool <= WAVE_OOL)
-        )
-        fits &= ends > start_row
-        last = int(np.flatnonzero(fits)[-1]) if fits.any() else -1
-        if last < 0:
-            raise PhyError("a frame is too large for one pigpio wave")
-        end_row = int(ends[last])
-        waves.append(pulses[start_row:end_row])
-        start_row, start_cb, start_ool = end_row, int(cum_cb[last]), int(cum_ool[last])
-    assert all(pulse_cost(w)[0] <= WAVE_CBS for w in waves)
-    return waves
+def wave_groups(frames: Sequence[bytes]) -> list[tuple[int, int]]:
+    """Cut a burst into waves of whole frames within pigpio's limits: (first, end) indexes.
+
+    Per frame of n bytes: 2n + 1 pulses, at most 4n + 2 CBs and 3n + 1 OOL words
+    (codec.encode); a wave also takes one start-delay CB.
+    """
+    groups: list[tuple[int, int]] = []
+    start = pulses = cbs = ools = 0
+    for index, frame in enumerate(frames):
+        n = len(frame)
+        if index > start and (
+            pulses + 2 * n + 1 > WVAG_PULSES or cbs + 4 * n + 2 > WAVE_CBS - 1
+            or ools + 3 * n + 1 > WAVE_OOL
+        ):  # fmt: skip
+            groups.append((start, index))
+            start, pulses, cbs, ools = index, 0, 0, 0
+        pulses, cbs, ools = pulses + 2 * n + 1, cbs + 4 * n + 2, ools + 3 * n + 1
+    groups.append((start, len(frames)))
+    return groups

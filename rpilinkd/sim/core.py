@@ -26,7 +26,7 @@ from rpilinkd.sim.protocol import COMMAND_NAMES, Err
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
 from rpilinkd.sim.vcd import VcdWriter
-from rpilinkd.sim.wires import Side, Wire, default_wires, load_wiring, resolve
+from rpilinkd.sim.wires import Crossing, Side, Wire, default_wires, load_wiring, resolve
 
 if TYPE_CHECKING:
     from rpilinkd.sim.threaded import ThreadedSimulator
@@ -112,9 +112,8 @@ class Simulator:
         def side(b: Board) -> Side:
             return Side(np.array([b.drive], np.uint32), np.array([b.latch], np.uint32), b.pulls)
 
-        wires = self.wires()
-        links = [(w.a, w.b, w) if board.name == "a" else (w.b, w.a, w) for w in wires]
-        return int(resolve(links, side(board), side(other))[0])
+        links = [(w.a, w.b, w) if board.name == "a" else (w.b, w.a, w) for w in self.wires()]
+        return int(resolve(Crossing.build(links), side(board), side(other))[0])
 
     def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int:
         handler = HANDLERS.get(cmd)

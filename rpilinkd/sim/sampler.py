@@ -14,6 +14,7 @@ must respect.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -27,7 +28,7 @@ from rpilinkd.sim.board import Board, GlitchFilter
 from rpilinkd.sim.faults import Faults
 from rpilinkd.sim.protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPORT_FORMAT
 from rpilinkd.sim.vcd import VcdWriter
-from rpilinkd.sim.wires import Side, Wire, resolve, shorts, wire_values
+from rpilinkd.sim.wires import Crossing, Side, Wire, resolve, shorts, wire_values
 
 _LOGGER = logging.getLogger(__name__)
 REPORT_DTYPE = np.dtype(REPORT_FORMAT)
@@ -64,8 +65,8 @@ class Sampler:
         self._rng = rng
         self.vcd = vcd
         self.last_us = start_us
-        self.last_level = dict.fromkeys(boards, 0)
-        self.short_active: dict[str, bool] = {}
+        self.last_level: dict[str, int | None] = dict.fromkeys(boards, None)  # None: not sampled
+        self._short_word = 0  # board a's bits shorted at the end of the last pass
         self.short_counts: dict[str, int] = {}
         self._short_logged: dict[str, float] = {}
         self.passes = 0
@@ -79,19 +80,21 @@ class Sampler:
         a, b = self.boards["a"], self.boards["b"]
         times, side_a, side_b = self._replay(a, b, t0, t_end)
         wires = self._wires()
-        levels = {
-            "a": resolve([(w.a, w.b, w) for w in wires], side_a, side_b),
-            "b": resolve([(w.b, w.a, w) for w in wires], side_b, side_a),
+        crossings = {
+            "a": Crossing.build([(w.a, w.b, w) for w in wires]),
+            "b": Crossing.build([(w.b, w.a, w) for w in wires]),
         }
-        self._count_shorts(shorts(wires, side_a, side_b), t_end)
+        names = {w.a: w.name for w in wires}
+        self._count_shorts(shorts(crossings["a"], side_a, side_b), names, t_end)
         if self.vcd is not None:
             self.vcd.record(times, wire_values(wires, side_a, side_b))
         window = Window(
             t0, t_end, times, self.faults.glitches(t0, t_end), self.faults.flips(t_end - t0)
         )
-        for name, board, side in (("a", a, side_a), ("b", b, side_b)):
+        for name, board, (x, y) in (("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))):
             pins = {w.name: (w.a if name == "a" else w.b) for w in wires}
-            self._sample(board, window, levels[name], side.drive, pins)
+            resolved = functools.partial(resolve, crossings[name], x, y)
+            self._sample(board, window, resolved, x.drive, pins)
         self.last_us = t_end
         self.passes += 1
 
@@ -111,11 +114,15 @@ class Sampler:
             sides.append(Side(drive, latch, board.pulls))
         return times, sides[0], sides[1]
 
-    def _count_shorts(self, found: dict[str, npt.NDArray[np.bool_]], now_us: float) -> None:
-        for name, active in found.items():
-            before = self.short_active.get(name, False)
-            rising = int(np.count_nonzero(active & ~np.concatenate(([before], active[:-1]))))
-            self.short_active[name] = bool(active[-1])
+    def _count_shorts(self, found: U32, names: dict[int, str], now_us: float) -> None:
+        """Count each wire's new shorts (``found``: board a's bits per instant)."""
+        before = np.concatenate(([np.uint32(self._short_word)], found[:-1])).astype(np.uint32)
+        rising_bits = found & ~before
+        self._short_word = int(found[-1])
+        if not rising_bits.any():
+            return
+        for gpio, name in names.items():
+            rising = int(np.count_nonzero((rising_bits >> np.uint32(gpio)) & np.uint32(1)))
             if not rising:
                 continue
             self.short_counts[name] = self.short_counts.get(name, 0) + rising
@@ -130,13 +137,17 @@ class Sampler:
     # -- sampling one board ---------------------------------------------------------
 
     def _sample(
-        self, board: Board, window: Window, levels: U32, drive: U32, pins: dict[str, int]
-    ) -> None:
+        self, board: Board, window: Window, resolved: Callable[[], U32], drive: U32,
+        pins: dict[str, int],
+    ) -> None:  # fmt: skip
         t0, t_end = window.start, window.end
         running = [h for h in board.handles.values() if h.running and h.sink is not None]
         if not running and not board.watchdogs and not board.glitch:
-            self.last_level[board.name] = int(levels[-1])  # nobody listens: skip the samples
+            self.last_level[board.name] = None  # nobody listens: no need to know the pins
             return
+        levels = resolved()
+        if self.last_level[board.name] is None:
+            self.last_level[board.name] = int(levels[0])  # the level when this pass began
         period = board.sample_us
         first = math.floor((t0 - board.phase_us) / period) + 1
         last = math.floor((t_end - board.phase_us) / period)
@@ -166,7 +177,8 @@ class Sampler:
         self.last_level[board.name] = int(level[-1])
 
     def _emit(self, board: Board, at: F64, level: U32, t_end: float) -> None:
-        previous = np.concatenate(([self.last_level[board.name]], level[:-1])).astype(np.uint32)
+        before = self.last_level[board.name] or 0
+        previous = np.concatenate(([before], level[:-1])).astype(np.uint32)
         changed_bits = level ^ previous
         ticks = ((at.astype(np.int64) + board.tick_offset) & 0xFFFFFFFF).astype(np.uint32)
         fired = self._watchdogs(board, at, changed_bits, t_end)
