@@ -201,7 +201,7 @@ class ReportDecoder:
         return self._framed(levels, previous) if self.framing else self._controls(levels, previous)
 
     def _controls(self, levels: U32, previous: U32) -> Decoded:
-        changed = np.flatnonzero((levels ^ previous) & self._control_mask)
+        changed = np.flatnonzero(((levels ^ previous) & self._control_mask) != 0)
         self._frame = None
         return Decoded([("controls", self.levels_of(int(levels[i]))) for i in changed])
 
@@ -210,17 +210,20 @@ class ReportDecoder:
         changes = levels ^ previous
         latching = (changes & levels) >> self._stb  # STB rose in this report ...
         latching &= levels >> self._frm  # ... while FRM is high
-        byte_at = np.flatnonzero(latching & one)
-        marks = np.flatnonzero(changes & self._mark_mask)  # FRM edges and REQ/RW changes: rare
+        byte_at = np.flatnonzero((latching & one) != 0)  # bool first: nonzero is 8x faster
+        marks = np.flatnonzero((changes & self._mark_mask) != 0)  # FRM edges, REQ/RW: rare
         values = self._bytes(levels[byte_at]).tobytes()
         out = Decoded([])
         if not len(marks):
             self._collect(values, out)
             return out
-        cuts = np.searchsorted(byte_at, marks).tolist()  # bytes latched before each mark
-        words, was, taken = levels[marks].tolist(), previous[marks].tolist(), 0
+        cuts = np.searchsorted(byte_at, marks)  # bytes latched before each mark
+        words, was = levels[marks], previous[marks]
+        if not ((words ^ was) & self._handshake_mask).any():
+            return self._frames_only(values, cuts, (words >> self._frm) & one, out)
+        taken = 0
         frm_bit, handshake = 1 << int(self._frm), int(self._handshake_mask)
-        for cut, word, before in zip(cuts, words, was, strict=True):
+        for cut, word, before in zip(cuts.tolist(), words.tolist(), was.tolist(), strict=True):
             self._collect(values[taken:cut], out)
             taken = cut
             if (word ^ before) & handshake:  # REQ or RW changed (maybe with FRM)
@@ -232,6 +235,28 @@ class ReportDecoder:
             else:
                 self._finish(out)
         self._collect(values[taken:], out)
+        return out
+
+    def _frames_only(
+        self, values: bytes, cuts: npt.NDArray[np.intp], rose: U32, out: Decoded
+    ) -> Decoded:
+        """The common case, FRM edges only: slice the frames out in one go."""
+        rising = rose.astype(bool)
+        if not rising[0]:  # the first edge closes the frame carried over from the last chunk
+            self._collect(values[: cuts[0]], out)
+            self._finish(out)
+        whole = rising[:-1] & ~rising[1:]  # a rise followed by a fall
+        starts, ends = cuts[:-1][whole].tolist(), cuts[1:][whole].tolist()
+        out.events += [("frame", values[a:b]) for a, b in zip(starts, ends, strict=True) if b > a]
+        out.empty_frames += sum(b == a for a, b in zip(starts, ends, strict=True))
+        # bytes between a fall and the next rise belong to no frame
+        fell = np.flatnonzero(~rising[:-1] & rising[1:])
+        out.orphan_bytes += int((cuts[fell + 1] - cuts[fell]).sum())
+        if rising[-1]:  # the last edge opens a frame that goes on in the next chunk
+            self._frame = bytearray(values[cuts[-1] :])
+        else:
+            self._frame = None
+            out.orphan_bytes += len(values) - int(cuts[-1])
         return out
 
     def _collect(self, values: bytes, out: Decoded) -> None:

@@ -186,7 +186,7 @@ class Sampler:
         for handle in board.handles.values():
             if not handle.running or handle.sink is None:
                 continue
-            picked = np.flatnonzero(changed_bits & np.uint32(handle.bits))
+            picked = np.flatnonzero((changed_bits & np.uint32(handle.bits)) != 0)
             extra = [(NTFY_WDOG | g, end_tick) for g in fired if handle.bits >> g & 1]
             if not len(picked) and not extra:
                 if t_end - handle.last_emit_us > ALIVE_AFTER_US:
@@ -210,7 +210,7 @@ class Sampler:
     def _watchdogs(self, board: Board, at: F64, changed: U32, t_end: float) -> list[int]:
         fired = []
         for gpio, timeout_us in board.watchdogs.items():
-            moved = np.flatnonzero((changed >> np.uint32(gpio)) & np.uint32(1))
+            moved = np.flatnonzero((changed & np.uint32(1 << gpio)) != 0)
             if len(moved):
                 board.wdog_since[gpio] = float(at[moved[-1]])
             if t_end - board.wdog_since.get(gpio, t_end) >= timeout_us:

@@ -44,6 +44,7 @@ def codec_figures(frame_size: int, seconds: float) -> tuple[float, float]:
     stream = ideal_reports(encode(frames, masks, timing), 5)
     rates = []
     for work in (lambda: encode(frames, masks, timing), lambda: decode(masks, stream)):
+        work()  # warm up: the first large allocations fault their pages in
         runs, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds:
             work()
