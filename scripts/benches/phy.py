@@ -15,6 +15,7 @@ import numpy as np
 from rpilinkd.phy import FrameReceived
 from rpilinkd.phy.codec import BusTiming, Masks, ReportDecoder, encode
 from rpilinkd.phy.pigpio import PigpioPhy
+from rpilinkd.phy.pigpiod import READ_CHUNK
 from rpilinkd.phy.pins import DEFAULT_PINS
 
 DESCRIPTION = "bus codec MB/s and frame goodput through rpilink-sim in % of the line rate"
@@ -45,18 +46,22 @@ def codec_figures(frame_size: int, seconds: float) -> tuple[float, float]:
     rates = []
     for work in (lambda: encode(frames, masks, timing), lambda: decode(masks, stream)):
         work()  # warm up: the first large allocations fault their pages in
-        runs, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
+        best, started = float("inf"), time.perf_counter()
+        while time.perf_counter() - started < seconds:  # best run: the machine is shared
+            began = time.perf_counter()
             work()
-            runs += 1
-        rates.append(payload * runs / (time.perf_counter() - started) / 1e6)
+            best = min(best, time.perf_counter() - began)
+        rates.append(payload / best / 1e6)
     return rates[0], rates[1]
 
 
 def decode(masks: Masks, stream: bytes) -> None:
+    """Decode in the chunks the pigpio backend reads from its socket."""
     decoder = ReportDecoder(masks)
     decoder.framing = True
-    decoder.feed(stream)
+    view = memoryview(stream)
+    for start in range(0, len(stream), READ_CHUNK):
+        decoder.feed(bytes(view[start : start + READ_CHUNK]))
 
 
 def start_sim(sample_us: int) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
