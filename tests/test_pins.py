@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from rpilinkd.errors import ConfigError
 from rpilinkd.phy.pins import DEFAULT_PINS, HEADER_PIN, RESERVED_GPIOS, ControlLine, PinMap
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_default_map_is_valid_and_avoids_reserved_pins() -> None:
@@ -46,3 +52,18 @@ def test_reserved_pins_can_be_allowed() -> None:
 def test_duplicate_names_both_keys() -> None:
     with pytest.raises(ConfigError, match=r"already used by pins\.data\[4\]"):
         PinMap(frm_in=20)
+
+
+def test_wiring_picture_matches_the_pin_map(tmp_path: Path) -> None:
+    committed = (REPO / "docs/wiring.svg").read_text()
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts/make_wiring_svg.py")], check=True,
+        capture_output=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert (REPO / "docs/wiring.svg").read_text() == committed, "regenerate docs/wiring.svg"
+
+
+def test_wiring_table_matches_the_pin_map() -> None:
+    text = (REPO / "docs/wiring.md").read_text()
+    for key, gpio in DEFAULT_PINS.named_pins():
+        assert f"| {gpio} | {HEADER_PIN[gpio]} |" in text, key
