@@ -55,10 +55,8 @@ def header(x: int, title: str, names: dict[int, str], outside_left: bool) -> lis
             f"{names.get(pin, label_of(pin))} ({pin})" for pin in pair if label_of(pin)
         )
         y = TOP + row * ROW_H + 4
-        if outside_left:
-            parts.append(f'<text x="{x - 26}" y="{y}" text-anchor="end" font-size="11">{text}</text>')
-        else:
-            parts.append(f'<text x="{x + 56}" y="{y}" font-size="11">{text}</text>')
+        tx, anchor = (x - 26, "end") if outside_left else (x + 56, "start")
+        parts.append(f'<text x="{tx}" y="{y}" text-anchor="{anchor}" font-size="11">{text}</text>')
     return parts
 
 
