@@ -1,0 +1,130 @@
+"""Messages over frames: fragmentation, reassembly, and the peer's verdict codes.
+
+A message becomes one or more DATA frames of at most ``frame_payload`` bytes.
+The first fragment's payload starts with the message's total length (uint32),
+so a receiver can refuse a message that is too large before it arrives; the
+last fragment is flagged LAST. The reliable stream is in order and a
+message's fragments are sent back to back, so reassembly just appends.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from rpilinkd.link.frames import Flag, Frame, Kind
+
+TOTAL = struct.Struct("<I")
+
+#: verdict codes on the wire <-> stable error codes (rpilinkd.errors)
+VERDICTS = {
+    0: "ok",
+    1: "no_listener",
+    2: "queue_full",
+    3: "too_large",
+    4: "shutting_down",
+    5: "bad_request",
+    255: "remote_error",
+}
+VERDICT_NUMBERS = {code: number for number, code in VERDICTS.items()}
+
+
+def verdict_number(code: str) -> int:
+    return VERDICT_NUMBERS.get(code, 255)
+
+
+def verdict_code(number: int) -> str:
+    return VERDICTS.get(number, "remote_error")
+
+
+def fragments(
+    message_id: int, port: int, src_port: int, data: bytes, payload: int
+) -> Iterator[Frame]:
+    """The DATA frames of one message (sequence numbers are set when sent)."""
+    first = TOTAL.pack(len(data)) + data[: payload - TOTAL.size]
+    chunks = [first] + [
+        data[start : start + payload] for start in range(payload - TOTAL.size, len(data), payload)
+    ]
+    for index, chunk in enumerate(chunks):
+        flags = Flag.FIRST if index == 0 else Flag.NONE
+        if index == len(chunks) - 1:
+            flags |= Flag.LAST
+        yield Frame(Kind.DATA, flags, port=port, src_port=src_port, message_id=message_id,
+                    payload=chunk)  # fmt: skip
+
+
+@dataclass
+class Partial:
+    message_id: int
+    port: int
+    src_port: int
+    total: int
+    parts: list[bytes] = field(default_factory=list)
+    received: int = 0
+    refused: bool = False  # too large: fragments are counted, not kept
+
+
+@dataclass(frozen=True)
+class Assembled:
+    message_id: int
+    port: int
+    src_port: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Refused:
+    message_id: int
+    port: int
+    code: str
+
+
+class Reassembler:
+    """Whole messages from in-order DATA frames; only ever complete ones come out."""
+
+    def __init__(self, max_message: int) -> None:
+        self.max_message = max_message
+        self._partial: Partial | None = None
+        self.abandoned = 0  # partial messages dropped (their sender failed them)
+
+    def reset(self) -> None:
+        if self._partial is not None:
+            self.abandoned += 1
+        self._partial = None
+
+    def feed(self, frame: Frame) -> Assembled | Refused | None:
+        payload = frame.payload
+        if frame.flags & Flag.FIRST:
+            if self._partial is not None:
+                self.abandoned += 1
+            if len(payload) < TOTAL.size:
+                self._partial = None
+                return Refused(frame.message_id, frame.port, "bad_request")
+            total = TOTAL.unpack_from(payload)[0]
+            self._partial = Partial(frame.message_id, frame.port, frame.src_port, total,
+                                    refused=total > self.max_message)  # fmt: skip
+            payload = payload[TOTAL.size :]
+            if self._partial.refused:
+                refused = Refused(frame.message_id, frame.port, "too_large")
+                if frame.flags & Flag.LAST:
+                    self._partial = None
+                return refused
+        partial = self._partial
+        if partial is None or partial.message_id != frame.message_id:
+            return None  # the rest of a message whose start we never had
+        partial.received += len(payload)
+        if not partial.refused:
+            partial.parts.append(payload)
+        if partial.received > partial.total:
+            self._partial = None
+            return None if partial.refused else Refused(frame.message_id, frame.port, "bad_request")
+        if not frame.flags & Flag.LAST:
+            return None
+        self._partial = None
+        if partial.refused:
+            return None
+        if partial.received != partial.total:
+            return Refused(frame.message_id, frame.port, "bad_request")
+        data = b"".join(partial.parts)
+        return Assembled(partial.message_id, partial.port, partial.src_port, data)

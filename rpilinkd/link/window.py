@@ -1,0 +1,151 @@
+"""Selective-repeat ARQ: the send and receive windows and the retransmission timer.
+
+Why selective repeat: the bus is half-duplex and a turn-around costs
+milliseconds of Python, so a window carries many frames per turn; with
+go-back-N one lost frame would resend the whole window, with selective repeat
+only what was lost (the receiver's SACK bitmap says which). Sequence numbers
+are 16 bits; windows are at most 256, far below the 2^15 that modular
+comparison allows.
+
+The retransmission timeout follows RFC 6298 (SRTT, RTTVAR, Karn's rule: no
+samples from retransmitted frames), clamped to the configured floor and
+ceiling, and doubles for a frame at each of its timeouts.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from rpilinkd.link.frames import Frame
+
+SEQ_MOD = 1 << 16
+SACK_SPAN = 32
+
+
+def seq_add(seq: int, n: int) -> int:
+    return (seq + n) % SEQ_MOD
+
+
+def seq_diff(a: int, b: int) -> int:
+    """How far ``a`` is ahead of ``b``, in (-2^15, 2^15]."""
+    d = (a - b) % SEQ_MOD
+    return d - SEQ_MOD if d > SEQ_MOD // 2 else d
+
+
+@dataclass
+class RttEstimator:
+    initial: float
+    floor: float
+    ceiling: float
+    srtt: float | None = None
+    rttvar: float = 0.0
+
+    @property
+    def rto(self) -> float:
+        if self.srtt is None:
+            return self.initial
+        return min(self.ceiling, max(self.floor, self.srtt + 4 * self.rttvar))
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+
+
+@dataclass
+class InFlight:
+    seq: int
+    frame: Frame
+    first_sent: float
+    sent_at: float
+    rto: float
+    attempts: int = 1
+
+
+@dataclass
+class SendWindow:
+    """Frames sent and not yet acknowledged, oldest first."""
+
+    size: int
+    rtt: RttEstimator
+    next_seq: int = 0
+    frames: OrderedDict[int, InFlight] = field(default_factory=OrderedDict)
+
+    @property
+    def room(self) -> int:
+        return self.size - len(self.frames)
+
+    def push(self, frame: Frame, now: float) -> InFlight:
+        entry = InFlight(self.next_seq, frame, now, now, self.rtt.rto)
+        self.frames[self.next_seq] = entry
+        self.next_seq = seq_add(self.next_seq, 1)
+        return entry
+
+    def acknowledge(self, ack: int, sack: int, now: float) -> list[InFlight]:
+        """Drop what the peer has (everything before ``ack``, and the SACKed seqs)."""
+        done = []
+        for seq in list(self.frames):
+            ahead = seq_diff(seq, ack)
+            selected = 0 < ahead <= SACK_SPAN and sack >> (ahead - 1) & 1
+            if ahead < 0 or selected:
+                entry = self.frames.pop(seq)
+                if entry.attempts == 1:  # Karn: only unambiguous samples
+                    self.rtt.sample(now - entry.sent_at)
+                done.append(entry)
+        return done
+
+    def due(self, now: float) -> list[InFlight]:
+        return [e for e in self.frames.values() if e.sent_at + e.rto <= now]
+
+    def retransmitted(self, entry: InFlight, now: float) -> None:
+        entry.attempts += 1
+        entry.sent_at = now
+        entry.rto = min(self.rtt.ceiling, entry.rto * 2)
+
+    def missing_below(self, ack: int, sack: int) -> list[InFlight]:
+        """Frames the peer lacks although it holds later ones (holes in the SACK)."""
+        if not sack:
+            return []
+        highest = sack.bit_length()  # the peer holds seq ack + highest
+        lacking = []
+        for entry in self.frames.values():
+            ahead = seq_diff(entry.seq, ack)
+            held = ahead > 0 and sack >> (ahead - 1) & 1
+            if 0 <= ahead < highest and not held:
+                lacking.append(entry)
+        return lacking
+
+    def next_deadline(self) -> float | None:
+        return min((e.sent_at + e.rto for e in self.frames.values()), default=None)
+
+
+@dataclass
+class ReceiveWindow:
+    """Frames that arrived out of order, held until the gap before them fills."""
+
+    size: int
+    expected: int = 0
+    held: dict[int, Frame] = field(default_factory=dict)
+
+    def accept(self, frame: Frame) -> tuple[list[Frame], bool]:
+        """(frames now deliverable in order, whether this one was a duplicate)."""
+        ahead = seq_diff(frame.seq, self.expected)
+        if ahead < 0 or ahead >= self.size or frame.seq in self.held:
+            return [], ahead < 0 or frame.seq in self.held
+        self.held[frame.seq] = frame
+        ready = []
+        while self.expected in self.held:
+            ready.append(self.held.pop(self.expected))
+            self.expected = seq_add(self.expected, 1)
+        return ready, False
+
+    def sack(self) -> int:
+        bits = 0
+        for seq in self.held:
+            ahead = seq_diff(seq, self.expected)
+            if 0 < ahead <= SACK_SPAN:
+                bits |= 1 << (ahead - 1)
+        return bits

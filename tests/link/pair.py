@@ -1,0 +1,120 @@
+"""LinkPair: two connections joined by an in-memory wire, on a fake clock.
+
+The wire can lose, corrupt, duplicate, delay and reorder frames, and be cut
+for a while. The clock jumps straight to the next thing that happens (a frame
+arriving, a timer, a restart), so minutes of link time pass in milliseconds.
+Like the daemon, the pair restarts a connection after it goes down (as the
+bus-access machine would after re-arbitrating) and answers every received
+message with accept().
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+
+from rpilinkd.config import LinkConfig
+from rpilinkd.link import Connection, LinkDown, LinkEvent, MessageReceived
+
+RESTART_AFTER_S = 0.05  # what re-arbitration costs on the bus, roughly
+SPIN_LIMIT = 100_000
+
+
+@dataclass
+class WireFaults:
+    loss: float = 0.0
+    flip: float = 0.0  # probability a frame gets one bit flipped
+    duplicate: float = 0.0
+    reorder: float = 0.0  # probability a frame is held back a little
+    delay_s: float = 0.0005
+    cuts: list[tuple[float, float]] = field(default_factory=list)  # (from, to) in link time
+
+    def cut_at(self, now: float) -> bool:
+        return any(start <= now < end for start, end in self.cuts)
+
+
+class LinkPair:
+    def __init__(self, config: LinkConfig, *, seed: int, faults: WireFaults | None = None) -> None:
+        self.rng = random.Random(seed)
+        self.faults = faults or WireFaults()
+        self.now = 0.0
+        self.ends = {
+            "a": Connection(config, node="a", epoch=self.rng.getrandbits(32),
+                            rng=random.Random(seed + 1)),
+            "b": Connection(config, node="b", epoch=self.rng.getrandbits(32),
+                            rng=random.Random(seed + 2)),
+        }  # fmt: skip
+        self._in_flight: list[tuple[float, int, str, bytes]] = []  # heap: (arrival, n, to, bytes)
+        self._count = 0
+        self._restarts: dict[str, float] = {}
+        self._spins = 0
+        self.events: dict[str, list[tuple[float, LinkEvent]]] = {"a": [], "b": []}
+        self.ends["a"].start(0.0, leader=True)
+        self.ends["b"].start(0.0, leader=False)
+
+    def other(self, name: str) -> str:
+        return "b" if name == "a" else "a"
+
+    def _transmit(self, source: str, frame: bytes) -> None:
+        f, rng = self.faults, self.rng
+        if f.cut_at(self.now) or rng.random() < f.loss:
+            return
+        copies = 2 if rng.random() < f.duplicate else 1
+        for _ in range(copies):
+            data = frame
+            if rng.random() < f.flip:
+                flipped = bytearray(data)
+                flipped[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+                data = bytes(flipped)
+            delay = f.delay_s * (1 + (rng.random() * 20 if rng.random() < f.reorder else 0))
+            self._count += 1
+            arrival = (self.now + delay, self._count, self.other(source), data)
+            heapq.heappush(self._in_flight, arrival)
+
+    def step(self) -> None:
+        """Do everything due now, then jump the clock to the next deadline."""
+        for name, end in self.ends.items():
+            if name in self._restarts and self._restarts[name] <= self.now:
+                del self._restarts[name]
+                end.start(self.now, leader=name == "a")
+            timer = end.get_timer()
+            if timer is not None and timer <= self.now:
+                end.handle_timer(self.now)
+            for frame in end.frames_to_send(self.now):
+                self._transmit(name, frame)
+        while self._in_flight and self._in_flight[0][0] <= self.now:
+            _, _, to, data = heapq.heappop(self._in_flight)
+            self.ends[to].receive_frame(data, self.now)
+        for name, end in self.ends.items():
+            while (event := end.next_event()) is not None:
+                self.events[name].append((self.now, event))
+                if isinstance(event, MessageReceived):
+                    end.accept(event.message_id, self.now)
+                elif isinstance(event, LinkDown) and end.state.value == "down":
+                    self._restarts[name] = self.now + RESTART_AFTER_S
+        self.now = self._next_time()
+
+    def _next_time(self) -> float:
+        candidates = [t for t in (e.get_timer() for e in self.ends.values()) if t is not None]
+        candidates += list(self._restarts.values())
+        if self._in_flight:
+            candidates.append(self._in_flight[0][0])
+        candidates += [self.now for end in self.ends.values() if end.wants_to_send(self.now)]
+        future = [t for t in candidates if t > self.now]
+        if any(t <= self.now for t in candidates):
+            self._spins += 1
+            if self._spins > SPIN_LIMIT:
+                raise AssertionError("a connection keeps saying it is due but does nothing")
+            return self.now + 1e-6  # something is due now: keep going (the clock still moves)
+        self._spins = 0
+        return min(future, default=self.now + 0.01)
+
+    def run_until(self, condition: object, limit_s: float = 600.0) -> None:
+        while not condition():  # type: ignore[operator]
+            if self.now > limit_s:
+                raise AssertionError(f"not done after {limit_s} s of link time")
+            self.step()
+
+    def up(self) -> bool:
+        return all(end.state.value == "up" for end in self.ends.values())

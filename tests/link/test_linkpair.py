@@ -1,0 +1,107 @@
+"""10,000 messages through a hostile wire: exactly once, in order, intact, or failed.
+
+Issue 3, must-show 1.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import pytest
+
+from rpilinkd.config import LinkConfig
+from rpilinkd.link import DeliveryFailed, MessageDelivered, MessageReceived
+from tests.link.pair import LinkPair, WireFaults
+
+PORTS = (1, 2, 3, 4)
+
+
+def message_size(rng: random.Random) -> int:
+    """0 B to 64 KiB, mostly small (as traffic is), the extremes included."""
+    roll = rng.random()
+    if roll < 0.02:
+        return rng.choice((0, 65536))
+    if roll < 0.80:
+        return rng.randint(0, 512)
+    if roll < 0.95:
+        return rng.randint(512, 8192)
+    return rng.randint(8192, 65536)
+
+
+@pytest.mark.slow
+def test_ten_thousand_messages_under_loss_flips_duplicates_reordering_and_cuts() -> None:
+    faults = WireFaults(
+        loss=0.10, flip=0.02, duplicate=0.03, reorder=0.05,
+        cuts=[(5.0, 5.4), (12.0, 12.3), (20.0, 23.0)],  # the last outlasts dead_after
+    )  # fmt: skip
+    pair = LinkPair(LinkConfig(), seed=2024, faults=faults)
+    rng = random.Random(7)
+    for end in pair.ends.values():
+        for port in PORTS:
+            end.bind(port)
+    sent: dict[str, dict[int, tuple[int, bytes]]] = {"a": {}, "b": {}}  # id -> (port, data)
+    order: dict[tuple[str, int], list[int]] = defaultdict(list)  # (sender, port) -> ids
+    outcome: dict[str, dict[int, tuple[str, float]]] = {"a": {}, "b": {}}
+    total, in_flight_max = 10_000, 24
+    cursor = {"a": 0, "b": 0}
+    seen_events = {"a": 0, "b": 0}
+
+    def pump() -> None:
+        for name, end in pair.ends.items():
+            events = pair.events[name]
+            for when, event in events[seen_events[name] :]:
+                if isinstance(event, MessageDelivered):
+                    outcome[name][event.message_id] = ("delivered", when)
+                elif isinstance(event, DeliveryFailed):
+                    outcome[name][event.message_id] = ("failed", when)
+            seen_events[name] = len(events)
+            pending = len(sent[name]) - len(outcome[name])
+            while (
+                end.state.value == "up" and pending < in_flight_max
+                and sum(cursor.values()) < total
+            ):  # fmt: skip
+                port = rng.choice(PORTS)
+                data = rng.randbytes(message_size(rng))
+                message_id = end.send(port, data, pair.now)
+                sent[name][message_id] = (port, data)
+                order[(name, port)].append(message_id)
+                cursor[name] += 1
+                pending += 1
+
+    def done() -> bool:
+        pump()
+        return sum(cursor.values()) >= total and all(
+            len(outcome[n]) == len(sent[n]) for n in sent
+        )
+
+    pair.run_until(done, limit_s=3600)
+
+    for sender in ("a", "b"):
+        receiver = pair.other(sender)
+        received = [
+            (when, e) for when, e in pair.events[receiver] if isinstance(e, MessageReceived)
+        ]
+        ids = [e.message_id for _, e in received]
+        assert len(ids) == len(set(ids)), "a message was delivered twice"
+        for when, event in received:
+            port, data = sent[sender][event.message_id]
+            assert (event.port, event.data) == (port, data), "delivered bytes differ"
+            verdict, at = outcome[sender][event.message_id]
+            if verdict == "failed":
+                assert when <= at, "delivered after its failure was reported"
+        delivered = {e.message_id for _, e in received}
+        for message_id, (verdict, _) in outcome[sender].items():
+            if verdict == "delivered":
+                assert message_id in delivered, "reported delivered but never arrived"
+        for port in PORTS:
+            arrived = [e.message_id for _, e in received if e.port == port]
+            assert arrived == [m for m in order[(sender, port)] if m in delivered], "out of order"
+    failures = sum(v == "failed" for o in outcome.values() for v, _ in o.values())
+    successes = sum(v == "delivered" for o in outcome.values() for v, _ in o.values())
+    assert successes + failures == total
+    assert 0 < failures < total // 10  # the long cut failed what was in flight, no more
+    stats = pair.ends["a"].stats
+    assert stats.retransmissions > 0
+    assert stats.crc_errors > 0
+    assert stats.link_ups >= 2
