@@ -11,7 +11,6 @@ with this module.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import tomllib
 import types
 import typing
@@ -51,6 +50,8 @@ class NodeConfig:
 
     @property
     def effective_name(self) -> str:
+        import socket  # noqa: PLC0415 - keeps the sans-IO link layer free of sockets
+
         return self.name or socket.gethostname()
 
 

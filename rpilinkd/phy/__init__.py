@@ -8,21 +8,26 @@ the entry-point group ``rpilinkd.phy``.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from rpilinkd.errors import PhyUnavailableError
-from rpilinkd.phy.base import (
-    ControlsChanged,
-    FrameReceived,
-    PhyBackend,
-    PhyCapabilities,
-    PhyEvent,
-    open_with_retry,
-)
 
 if TYPE_CHECKING:  # config imports phy.pins, so this package must not import config
     from rpilinkd.config import Config
+    from rpilinkd.phy.base import PhyBackend
+
+#: re-exported from phy.base on first use, so that importing phy.pins (as config and the
+#: sans-IO link layer do) does not pull in asyncio
+_LAZY = ("ControlsChanged", "FrameReceived", "PhyBackend", "PhyCapabilities", "PhyEvent",
+         "open_with_retry")  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from rpilinkd.phy import base  # noqa: PLC0415
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'rpilinkd.phy' has no attribute {name!r}")
 
 #: name -> (module, class); each class has ``from_config(config, **options)``
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -40,6 +45,8 @@ def backend_class(name: str) -> type[PhyBackend]:
         except ImportError as exc:
             raise PhyUnavailableError(f"bus backend {name!r} cannot load: {exc}") from None
         return cls
+    from importlib.metadata import entry_points  # noqa: PLC0415 - heavy, and rarely needed
+
     for entry in entry_points(group="rpilinkd.phy"):
         if entry.name == name:
             loaded: type[PhyBackend] = entry.load()
