@@ -386,7 +386,7 @@ class Connection:
         elif frame.kind is Kind.ANNOUNCE:
             op, name = parse_announce(frame.payload)
             if self.endpoints.peer_announced(op == ANNOUNCE_CREATE, name, frame.port):
-                self._events.append(EndpointsChanged(self.endpoints.peer))
+                self._events.append(EndpointsChanged(dict(self.endpoints.peer)))
 
     def _fail(self, message_id: int, port: int, code: str, reason: str) -> None:
         self._outgoing.pop(message_id, None)

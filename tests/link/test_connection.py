@@ -1,0 +1,166 @@
+"""The connection's behaviour: link-up, verdicts, keepalive, peer restart, version mismatch."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from rpilinkd.config import LinkConfig
+from rpilinkd.errors import LinkDownError, MessageTooLargeError, NameInUseError, PortInUseError
+from rpilinkd.link import (
+    Connection,
+    DeliveryFailed,
+    EndpointsChanged,
+    LinkDown,
+    LinkState,
+    LinkUp,
+    MessageDelivered,
+    PeerRestarted,
+)
+from rpilinkd.link.frames import Flag, Frame, Hello, Kind
+from tests.link.pair import LinkPair, WireFaults
+
+
+def events_of(pair: LinkPair, name: str, kind: type | tuple[type, ...]) -> list[object]:
+    return [e for _, e in pair.events[name] if isinstance(e, kind)]
+
+
+def up_pair(seed: int = 1, **config: object) -> LinkPair:
+    pair = LinkPair(LinkConfig(**config), seed=seed)  # type: ignore[arg-type]
+    pair.run_until(pair.up, 5)
+    return pair
+
+
+def test_link_comes_up_with_peer_information() -> None:
+    pair = up_pair()
+    (event,) = events_of(pair, "a", LinkUp)
+    assert isinstance(event, LinkUp)
+    assert event.peer.node == "b"
+    assert event.peer.epoch == pair.ends["b"].epoch
+    assert pair.ends["a"].session == pair.ends["b"].session != 0
+
+
+def test_sending_before_link_up_and_too_large() -> None:
+    a = Connection(LinkConfig(), node="a", epoch=1)
+    with pytest.raises(LinkDownError, match="down"):
+        a.send(1, b"x", 0.0)
+    pair = up_pair(max_message=1000)
+    with pytest.raises(MessageTooLargeError, match="1001 bytes exceeds the maximum of 1000"):
+        pair.ends["a"].send(1, bytes(1001), pair.now)
+
+
+def test_verdicts_travel_back() -> None:
+    pair = up_pair()
+    a, b = pair.ends["a"], pair.ends["b"]
+    b.bind(7)
+    delivered = a.send(7, b"hello", pair.now)
+    nobody = a.send(8, b"hello", pair.now)
+    answered = (MessageDelivered, DeliveryFailed)
+    pair.run_until(lambda: len(events_of(pair, "a", answered)) == 2)  # type: ignore[arg-type]
+    assert events_of(pair, "a", MessageDelivered) == [MessageDelivered(delivered)]
+    (failed,) = events_of(pair, "a", DeliveryFailed)
+    assert isinstance(failed, DeliveryFailed)
+    assert (failed.message_id, failed.code) == (nobody, "no_listener")
+
+
+def test_endpoints_are_announced_and_checked() -> None:
+    pair = up_pair()
+    a, b = pair.ends["a"], pair.ends["b"]
+    b.bind(10, "sensors")
+    pair.run_until(lambda: a.endpoints.peer == {"sensors": 10})
+    with pytest.raises(NameInUseError):
+        b.bind(11, "sensors")
+    with pytest.raises(PortInUseError):
+        b.bind(10)
+    b.unbind(10)
+    pair.run_until(lambda: a.endpoints.peer == {})
+    assert EndpointsChanged({"sensors": 10}) in events_of(pair, "a", EndpointsChanged)
+
+
+def test_a_cut_cable_is_noticed_within_dead_after() -> None:
+    pair = up_pair(keepalive_ms=200.0, dead_after_ms=900.0)
+    a = pair.ends["a"]
+    a.bind(1)
+    message = pair.ends["b"].send(1, b"in flight", pair.now)
+    cut_at = pair.now
+    pair.faults.cuts.append((cut_at, cut_at + 100))
+    pair.run_until(lambda: a.state is not LinkState.UP)
+    down = events_of(pair, "a", LinkDown)[0]
+    assert isinstance(down, LinkDown)
+    assert down.reason == "timeout"
+    assert pair.now - cut_at <= 0.9 + 0.01
+    pair.run_until(lambda: bool(events_of(pair, "b", DeliveryFailed)))
+    failed = events_of(pair, "b", DeliveryFailed)[0]
+    assert isinstance(failed, DeliveryFailed)
+    assert (failed.message_id, failed.code) == (message, "link_down")
+
+
+def test_link_comes_back_when_the_cable_is_mended() -> None:
+    pair = up_pair()
+    pair.faults.cuts.append((pair.now, pair.now + 3))
+    pair.run_until(lambda: not pair.up())
+    pair.run_until(pair.up, 30)
+    assert len(events_of(pair, "a", LinkUp)) == 2
+
+
+def test_a_restarted_peer_fails_in_flight_messages_with_a_distinct_reason() -> None:
+    pair = up_pair()
+    a = pair.ends["a"]
+    pair.ends["b"].bind(3)
+    old_epoch = pair.ends["b"].epoch
+    pair.faults.loss = 1.0  # nothing gets through while b restarts
+    message = a.send(3, b"lost in the restart", pair.now)
+    pair.step()
+    restarted = Connection(LinkConfig(), node="b", epoch=old_epoch + 1, rng=random.Random(5))
+    restarted.bind(3)
+    restarted.start(pair.now, leader=False)
+    pair.ends["b"] = restarted
+    pair.faults.loss = 0.0
+    pair.run_until(lambda: bool(events_of(pair, "a", PeerRestarted)))
+    assert events_of(pair, "a", PeerRestarted) == [PeerRestarted(old_epoch, old_epoch + 1)]
+    (failed,) = events_of(pair, "a", DeliveryFailed)
+    assert isinstance(failed, DeliveryFailed)
+    assert (failed.message_id, failed.code) == (message, "peer_restarted")
+    pair.run_until(pair.up, 10)
+    again = a.send(3, b"after", pair.now)
+    pair.run_until(lambda: MessageDelivered(again) in events_of(pair, "a", MessageDelivered))
+
+
+def test_version_mismatch_is_a_clear_error() -> None:
+    a = Connection(LinkConfig(), node="a", epoch=1)
+    a.start(0.0, leader=False)
+    hello = Hello(99, 5, 0, 1, 256, 16, 1 << 20, "future")
+    a.receive_frame(Frame(Kind.HELLO, Flag.NONE, 9, payload=hello.to_bytes()).to_bytes(), 0.0)
+    event = a.next_event()
+    assert isinstance(event, LinkDown)
+    assert event.reason == "version_mismatch"
+    assert "speaks protocol 99" in event.detail
+    assert a.state is LinkState.DOWN
+
+
+def test_garbage_is_counted_never_raised() -> None:
+    pair = up_pair()
+    a = pair.ends["a"]
+    for junk in (b"", b"\x00" * 3, bytes(range(40)), Frame(Kind.DATA).to_bytes()[:-1] + b"\x00"):
+        a.receive_frame(junk, pair.now)
+    assert a.stats.crc_errors + a.stats.bad_frames == 4
+
+
+def test_stale_frames_from_an_old_session_are_dropped() -> None:
+    pair = up_pair()
+    a = pair.ends["a"]
+    stale = Frame(Kind.DATA, Flag.FIRST | Flag.LAST, (a.session % 255) + 1, payload=b"\x00" * 4)
+    a.receive_frame(stale.to_bytes(), pair.now)
+    assert a.stats.stale_frames == 1
+
+
+def test_error_counter_reports_a_sick_cable() -> None:
+    pair = LinkPair(LinkConfig(), seed=3, faults=WireFaults(loss=0.4))
+    pair.run_until(pair.up, 30)
+    b = pair.ends["b"]
+    b.bind(1)
+    for _ in range(200):
+        pair.ends["a"].send(1, bytes(200), pair.now)
+    pair.run_until(lambda: pair.ends["a"].stats.error_level.value != "active", 60)
+    assert pair.ends["a"].stats.tx_errors >= 96
