@@ -1,0 +1,215 @@
+"""Two BusAccess machines on a simulated control cable, with a fake clock.
+
+Each node has a backend that applies its operations (single-line writes, data
+claims and releases) one after another, each after a random delay, as pigpiod
+applies one socket's commands in order. Each applied line change reaches the
+other node after a random latency, in order. Nodes start at given times, want
+the bus at random, transmit bursts while allowed, and can be restarted (the
+daemon dies and a new one sets the safe state) or told to re-arbitrate.
+
+The harness checks, at every instant something changes, that the two nodes
+never both drive the data lines and never both hold the master role.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rpilinkd.link.arbiter import Role
+from rpilinkd.link.busaccess import BusAccess, RoleConflict
+from rpilinkd.phy.pins import ControlLine
+
+LATENCY_S = (0.0002, 0.003)  # a change reaches the peer's daemon (reports come in batches)
+OP_DELAY_S = (0.00005, 0.0005)  # pigpiod applies one command
+BURST_S = (0.001, 0.01)
+
+
+class ViolationError(AssertionError):
+    pass
+
+
+def all_low() -> dict[ControlLine, bool]:
+    return dict.fromkeys(ControlLine, False)
+
+
+@dataclass
+class Node:
+    name: str
+    role: str
+    access: BusAccess | None = None
+    outputs: dict[ControlLine, bool] = field(default_factory=all_low)
+    seen: dict[ControlLine, bool] = field(default_factory=all_low)
+    driving: bool = False
+    backend_free_at: float = 0.0
+    incarnation: int = 0
+    bursting: bool = False
+    conflicts: int = 0
+    up_at: float | None = None
+    timer_at: float | None = None
+
+
+class BusPair:
+    def __init__(
+        self, seed: int, roles: tuple[str, str] = ("auto", "auto"),
+        starts: tuple[float, float] = (0.0, 0.0), turn_ms: float = 5.0,
+    ) -> None:  # fmt: skip
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.turn_ms = turn_ms
+        self.nodes = {"a": Node("a", roles[0]), "b": Node("b", roles[1])}
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._count = itertools.count()
+        self._last_seen_at = {"a": 0.0, "b": 0.0}  # keeps each direction in order
+        self.last_disturbance = max(starts)
+        for node, start in zip(self.nodes.values(), starts, strict=True):
+            self.at(start, lambda n=node: self._boot(n))
+
+    # -- the event queue ------------------------------------------------------------
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when, next(self._count), action))
+
+    def run(self, until: float) -> None:
+        while self._queue and self._queue[0][0] <= until:
+            self.now, _, action = heapq.heappop(self._queue)
+            action()
+            self._check()
+
+    def other(self, node: Node) -> Node:
+        return self.nodes["b" if node.name == "a" else "a"]
+
+    def _check(self) -> None:
+        a, b = self.nodes.values()
+        if a.driving and b.driving:
+            raise ViolationError(f"both nodes drive the data lines at {self.now:.6f}")
+        roles = [n.access.role for n in (a, b) if n.access is not None]
+        if roles.count(Role.MASTER) == 2:
+            raise ViolationError(f"two masters at {self.now:.6f}")
+
+    # -- one node's daemon and backend ----------------------------------------------
+
+    def _boot(self, node: Node) -> None:
+        node.incarnation += 1
+        node.access = BusAccess(role=node.role, rng=random.Random(self.rng.random()),
+                                turn_ms=self.turn_ms, now=self.now)  # fmt: skip
+        node.access.peer_lines(dict(node.seen), self.now)
+        self._service(node)
+
+    def restart_daemon(self, node: Node) -> None:
+        """The daemon dies; a new one opens the backend (safe state) and starts over."""
+        if node.access is None:
+            return  # not running yet (or already restarting)
+        node.access = None
+        node.bursting = False
+        self.last_disturbance = max(self.last_disturbance, self.now)
+        done = self._backend(node, lambda: self._safe_state(node))
+        self.at(done + 0.001, lambda: self._boot(node))
+
+    def rearbitrate(self, node: Node) -> None:
+        if node.access is not None:
+            self.last_disturbance = max(self.last_disturbance, self.now)
+            node.access.restart("test", self.now)
+            self._service(node)
+
+    def _safe_state(self, node: Node) -> None:
+        node.driving = False
+        for line in ControlLine:
+            self._apply(node, line, False)
+
+    def _backend(self, node: Node, operation: Callable[[], None]) -> float:
+        """Queue an operation on the node's backend; returns when it will be applied."""
+        when = max(self.now, node.backend_free_at) + self.rng.uniform(*OP_DELAY_S)
+        node.backend_free_at = when
+        self.at(when, operation)
+        return when
+
+    def _apply(self, node: Node, line: ControlLine, level: bool) -> None:
+        if node.outputs[line] == level:
+            return
+        node.outputs[line] = level
+        peer = self.other(node)
+        arrive = max(self.now + self.rng.uniform(*LATENCY_S), self._last_seen_at[peer.name])
+        self._last_seen_at[peer.name] = arrive
+        self.at(arrive, lambda: self._observe(peer, line, level))
+
+    def _observe(self, node: Node, line: ControlLine, level: bool) -> None:
+        node.seen[line] = level
+        if node.access is not None:
+            node.access.peer_lines({line: level}, self.now)
+            self._service(node)
+
+    def _service(self, node: Node) -> None:
+        """What the link driver does after every input: apply outputs, requests, timers."""
+        access, incarnation = node.access, node.incarnation
+        if access is None:
+            return
+        for line, level in access.writes():
+            apply = functools.partial(self._apply_if, node, incarnation, line, level)
+            self._backend(node, apply)
+        request = access.data_request()
+        if request is not None:
+            self._backend(node, lambda: self._data(node, incarnation, request))
+        while (event := access.next_event()) is not None:
+            if isinstance(event, RoleConflict):
+                node.conflicts += 1
+        if access.role is not None and node.up_at is None:
+            node.up_at = self.now
+        if access.role is None:
+            node.up_at = None
+        if access.may_transmit and not node.bursting and self.rng.random() < 0.7:
+            node.bursting = True
+            access.burst_started(self.now)
+            ends = self.now + self.rng.uniform(*BURST_S)
+            self.at(ends, functools.partial(self._burst_end, node, incarnation))
+        timer = access.get_timer()
+        if timer is not None and timer != node.timer_at:
+            node.timer_at = timer
+            self.at(max(timer, self.now), lambda: self._timer(node, incarnation, timer))
+
+    def _apply_if(self, node: Node, incarnation: int, line: ControlLine, level: bool) -> None:
+        if node.incarnation == incarnation and node.access is not None:
+            self._apply(node, line, level)
+
+    def _data(self, node: Node, incarnation: int, claim: bool) -> None:
+        if node.incarnation != incarnation or node.access is None:
+            return
+        node.driving = claim
+        if not claim:
+            node.bursting = False  # the driver cancels a burst to release the lines
+        (node.access.data_claimed if claim else node.access.data_released)(self.now)
+        self._service(node)
+
+    def _burst_end(self, node: Node, incarnation: int) -> None:
+        if node.incarnation == incarnation and node.access is not None and node.bursting:
+            node.bursting = False
+            node.access.burst_done(self.now)
+            self._service(node)
+
+    def _timer(self, node: Node, incarnation: int, when: float) -> None:
+        access = node.access
+        if node.incarnation != incarnation or access is None:
+            return
+        if node.timer_at == when:
+            node.timer_at = None
+        timer = access.get_timer()
+        if timer is not None and timer <= self.now:
+            access.handle_timer(self.now)
+            self._service(node)
+
+    def want(self, node: Node, want: bool) -> None:
+        if node.access is not None:
+            node.access.want_bus(want, self.now)
+            self._service(node)
+
+    # -- questions ----------------------------------------------------------------------
+
+    def linked(self) -> bool:
+        a, b = self.nodes.values()
+        if a.access is None or b.access is None:
+            return False
+        return {a.access.role, b.access.role} == {Role.MASTER, Role.SLAVE}
