@@ -109,6 +109,9 @@ class LinkConfig:
     dead_after_ms: float = setting(
         900.0, "declare the peer gone after this much silence, ms", min=50
     )
+    turn_ms: float = setting(
+        20.0, "how long one side keeps the data lines while the other waits, ms", min=1
+    )
 
     def __post_init__(self) -> None:
         if self.frame_payload % 4:
