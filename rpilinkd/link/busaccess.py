@@ -101,6 +101,14 @@ class BusAccess:
         return request
 
     @property
+    def writes_pending(self) -> bool:
+        return bool(self.arbiter.writes)
+
+    @property
+    def has_request(self) -> bool:
+        return self._request is not None
+
+    @property
     def may_transmit(self) -> bool:
         return self.turn is Turn.OWN and self._driving and not self._turn_over()
 

@@ -1,0 +1,120 @@
+"""The local API's wire format: msgpack maps both ways. Sans-IO.
+
+Requests are maps with ``op`` and ``id``; every request gets exactly one reply
+with the same ``id``: ``{"id": N, "ok": true, ...}`` or ``{"id": N, "ok":
+false, "code": "<stable code>", "message": "<text>"}``. Pushes (``msg``,
+``event``) carry no ``id``. docs/api.md is the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from rpilinkd.errors import ApiError, RpilinkError, UnknownOpError
+
+API_VERSION = 1
+MAX_PORT = 0xFFFF
+MAX_NAME = 32
+MAX_ID = 2**63 - 1
+
+# op -> {field: (types, required)}; "id" and "op" are checked for every request
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "hello": {"client": ((str,), False)},
+    "ping": {},
+    "bind": {"port": ((int,), False), "name": ((str,), False)},
+    "unbind": {"port": ((int,), True)},
+    "send": {"port": ((int,), True), "data": ((bytes,), True), "from": ((int,), False)},
+    "status": {},
+    "stats": {},
+    "endpoints": {},
+    "subscribe": {"events": ((bool,), False)},
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    op: str
+    id: int
+    args: Mapping[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.args.get(key, default)
+
+
+def check_port(value: object, key: str = "port") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PORT:
+        raise ApiError(f"{key!r} must be an integer 0-{MAX_PORT}, got {value!r}")
+    return value
+
+
+def parse_request(obj: object) -> Request:
+    """Validate one decoded object. Raises ApiError / UnknownOpError naming the problem."""
+    if not isinstance(obj, dict):
+        raise ApiError(f"a request is a map, got {type(obj).__name__}")
+    request_id = obj.get("id")
+    if not (isinstance(request_id, int) and not isinstance(request_id, bool)):
+        raise ApiError(f"'id' must be a non-negative integer, got {request_id!r}")
+    if not 0 <= request_id <= MAX_ID:
+        raise ApiError(f"'id' must be a non-negative integer, got {request_id!r}")
+    op = obj.get("op")
+    if not isinstance(op, str):
+        raise ApiError(f"'op' must be a string, got {op!r}")
+    if op not in SCHEMA:
+        raise UnknownOpError(f"unknown op {op!r}; ops: {', '.join(SCHEMA)}")
+    schema = SCHEMA[op]
+    args = {k: v for k, v in obj.items() if k not in ("id", "op")}
+    for key, value in args.items():
+        if key not in schema:
+            raise ApiError(f"{op}: unknown field {key!r}; fields: {', '.join(schema) or 'none'}")
+        types, _ = schema[key]
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ApiError(f"{op}: {key!r} must be {names}, got {type(value).__name__}")
+    for key, (_, required) in schema.items():
+        if required and key not in args:
+            raise ApiError(f"{op}: missing {key!r}")
+    for key in ("port", "from"):
+        if key in args:
+            check_port(args[key], key)
+    name = args.get("name")
+    if name is not None and not 0 < len(name.encode()) <= MAX_NAME:
+        raise ApiError(f"{op}: 'name' must be 1-{MAX_NAME} bytes of UTF-8, got {name!r}")
+    return Request(op, request_id, args)
+
+
+def ok(request_id: int, **fields: Any) -> dict[str, Any]:
+    return {"id": request_id, "ok": True, **fields}
+
+
+def error(request_id: int | None, exc: RpilinkError) -> dict[str, Any]:
+    return {"id": request_id, "ok": False, "code": exc.code, "message": exc.message}
+
+
+def pack(obj: Mapping[str, Any]) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+class Decoder:
+    """Incoming bytes to objects, with hard limits; any garbage raises ApiError.
+
+    After an error the stream has no resynchronisation point: the server
+    answers and closes the connection.
+    """
+
+    def __init__(self, max_request: int) -> None:
+        self._unpacker = msgpack.Unpacker(
+            max_buffer_size=max_request, raw=False, strict_map_key=True, use_list=True
+        )
+
+    def feed(self, data: bytes) -> Iterator[object]:
+        try:
+            self._unpacker.feed(data)
+            yield from self._unpacker
+        except msgpack.BufferFull:
+            raise ApiError("request too large for the daemon's max_request limit") from None
+        except (ValueError, msgpack.UnpackException) as exc:
+            raise ApiError(f"not valid msgpack: {exc}") from None

@@ -1,0 +1,1 @@
+"""The daemon: composition, systemd integration, the link driver."""

@@ -1,0 +1,125 @@
+"""The composition root: one asyncio process that is the daemon.
+
+Builds the pieces from the config, serves the API, runs the link driver,
+telemetry and the status LED, talks to systemd, and shuts down in order on
+SIGTERM: stop accepting, fail waiting sends with ``shutting_down``, release
+the bus, say goodbye to MQTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import socket
+from dataclasses import dataclass
+
+from rpilinkd import __version__
+from rpilinkd.api.server import ApiServer
+from rpilinkd.config import Config
+from rpilinkd.link import Connection
+from rpilinkd.phy import create_backend
+from rpilinkd.phy.codec import BusTiming
+from rpilinkd.service.linkdriver import LinkDriver
+from rpilinkd.service.node import Node
+from rpilinkd.service.systemd import Notifier, inherited_socket, watchdog_interval
+
+_LOGGER = logging.getLogger(__name__)
+STATUS_EVERY_S = 5.0
+
+
+@dataclass
+class Daemon:
+    config: Config
+    node: Node
+    driver: LinkDriver
+    api: ApiServer
+    notifier: Notifier
+
+
+def build(config: Config, *, backend: str = "pigpio", **backend_options: object) -> Daemon:
+    name = config.node.effective_name
+    epoch = random.SystemRandom().getrandbits(32) or 1
+    connection = Connection(config.link, node=name, epoch=epoch, max_frame=config.bus.max_frame)
+    phy = create_backend(backend, config, **backend_options)
+    where = f"{config.pigpio.host}:{config.pigpio.port}" if backend == "pigpio" else backend
+    timing = BusTiming.from_config(config.bus)
+    node = Node(connection, node=name, backend=f"{backend} {where}",
+                line_rate_bps=timing.line_rate_bps, sample_us=timing.sample_us)  # fmt: skip
+    driver = LinkDriver(phy, connection, role=config.node.role, turn_ms=config.link.turn_ms,
+                        retry_s=config.pigpio.retry_s, on_event=node.on_event)  # fmt: skip
+    node.driver = driver
+    api = ApiServer(config.api, node, node=name)
+    node.api = api
+    return Daemon(config, node, driver, api, Notifier())
+
+
+async def run(config: Config, *, listen: socket.socket | None = None) -> int:
+    daemon = build(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await daemon.api.start(listen if listen is not None else inherited_socket())
+    tasks = [asyncio.create_task(daemon.driver.run(), name="link driver"),
+             asyncio.create_task(_keep_systemd_posted(daemon), name="systemd")]  # fmt: skip
+    tasks += _optional_services(daemon)
+    daemon.notifier.ready(_status_line(daemon))
+    _LOGGER.info("rpilinkd %s serving %s as node %s", __version__, config.api.socket,
+                 daemon.node.node)  # fmt: skip
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    daemon.notifier.stopping()
+    _LOGGER.info("stopping")
+    daemon.node.shutdown()
+    await daemon.api.close()
+    daemon.driver.stop()
+    for task in tasks:
+        if task.get_name() != "link driver":
+            task.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    stopped.cancel()
+    return 0
+
+
+def _optional_services(daemon: Daemon) -> list[asyncio.Task[None]]:
+    tasks = []
+    config = daemon.config
+    if config.mqtt.enabled:
+        from rpilinkd.telemetry.mqtt import TelemetryPublisher  # noqa: PLC0415
+        from rpilinkd.telemetry.source import NodeTelemetry  # noqa: PLC0415
+
+        publisher = TelemetryPublisher(config.mqtt, node=daemon.node.node, version=__version__,
+                                       source=NodeTelemetry(daemon.node))  # fmt: skip
+        daemon.node.listeners.append(publisher.on_node_event)
+        tasks.append(asyncio.create_task(publisher.run(), name="telemetry"))
+    if config.led.enabled:
+        from rpilinkd.service.led import StatusLed  # noqa: PLC0415
+
+        led = StatusLed(config)
+        tasks.append(asyncio.create_task(led.run(daemon.node), name="status led"))
+    return tasks
+
+
+def _status_line(daemon: Daemon) -> str:
+    status = daemon.node.status()
+    peer = f" with {status['peer']}" if status["peer"] else ""
+    role = f" as {status['role']}" if status["role"] else ""
+    return f"link {status['link']}{role}{peer}"
+
+
+async def _keep_systemd_posted(daemon: Daemon) -> None:
+    """Watchdog pings (proof the event loop runs) and a STATUS line on changes."""
+    interval = watchdog_interval()
+    last = ""
+    while True:
+        if interval is not None:
+            daemon.notifier.watchdog()
+        line = _status_line(daemon)
+        if line != last:
+            daemon.notifier.status(line)
+            last = line
+        await asyncio.sleep(min(interval or STATUS_EVERY_S, STATUS_EVERY_S))

@@ -1,0 +1,217 @@
+"""The node: what the local API and telemetry see of the link.
+
+It implements the API server's ``LinkService`` on top of the connection:
+sends wait for the peer daemon's verdict, received messages go to the API
+server (whose answer becomes the verdict), and link events become API events
+and telemetry. It also keeps the figures for ``status`` and ``stats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from rpilinkd import __version__
+from rpilinkd.errors import RpilinkError, ShuttingDownError, error_for_code
+from rpilinkd.link import (
+    PROTOCOL_VERSION,
+    Connection,
+    DeliveryFailed,
+    EndpointsChanged,
+    LinkDown,
+    LinkUp,
+    MessageDelivered,
+    MessageReceived,
+    PeerRestarted,
+)  # fmt: skip
+from rpilinkd.link.busaccess import BusLost, RoleConflict, RoleDecided
+
+if TYPE_CHECKING:
+    from rpilinkd.api.server import ApiServer
+    from rpilinkd.service.linkdriver import LinkDriver
+
+_LOGGER = logging.getLogger(__name__)
+LATENCY_SAMPLES = 2000
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class Node:
+    def __init__(self, connection: Connection, *, node: str, backend: str, line_rate_bps: float,
+                 sample_us: int | None) -> None:  # fmt: skip
+        self.connection = connection
+        self.node, self.backend = node, backend
+        self.line_rate_bps, self.sample_us = line_rate_bps, sample_us
+        self.api: ApiServer | None = None
+        self.driver: LinkDriver | None = None
+        self.listeners: list[Callable[[Mapping[str, Any]], None]] = []  # telemetry, LED, ...
+        self.closing = False
+        self.started = time.monotonic()
+        self.state_since = self.started
+        self.role: str | None = None
+        self._pending: dict[int, tuple[asyncio.Future[None], float]] = {}
+        self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+
+    # -- LinkService, for the API server ------------------------------------------------
+
+    @property
+    def max_message(self) -> int:
+        return self.connection.max_message
+
+    def local_endpoints(self) -> Mapping[str, int]:
+        return self.connection.endpoints.local
+
+    def peer_endpoints(self) -> Mapping[str, int]:
+        return dict(self.connection.endpoints.peer)
+
+    def bind(self, port: int, name: str | None) -> None:
+        self.connection.bind(port, name)
+        self._wake()
+
+    def unbind(self, port: int) -> None:
+        self.connection.unbind(port)
+        self._wake()
+
+    def free_port(self) -> int:
+        return self.connection.endpoints.free_port()
+
+    async def send(self, port: int, data: bytes, *, src_port: int) -> None:
+        """Returns once the peer daemon accepted the message; raises its refusal."""
+        if self.closing:
+            raise ShuttingDownError("the daemon is stopping")
+        now = time.monotonic()
+        message_id = self.connection.send(port, data, now, src_port=src_port)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[message_id] = (future, now)
+        self._wake()
+        try:
+            await future
+        finally:
+            self._pending.pop(message_id, None)
+
+    def _wake(self) -> None:
+        if self.driver is not None:
+            self.driver.wake()
+
+    # -- events from the link -------------------------------------------------------------
+
+    def on_event(self, event: object, now: float) -> None:
+        if isinstance(event, MessageDelivered):
+            self._settle(event.message_id, None, now)
+        elif isinstance(event, DeliveryFailed):
+            exc = error_for_code(event.code)(f"message to port {event.port}: {event.reason}")
+            self._settle(event.message_id, exc, now)
+            self.publish({"event": "delivery_failed", "port": event.port, "code": event.code,
+                          "reason": event.reason})  # fmt: skip
+        elif isinstance(event, MessageReceived):
+            verdict = self.api.deliver(event.port, event.src_port, event.data) if self.api else None
+            if verdict is None and self.api is not None:
+                self.connection.accept(event.message_id, now)
+            else:
+                self.connection.reject(event.message_id, verdict or "no_listener", now)
+        elif isinstance(event, LinkUp):
+            self._state_changed()
+            _LOGGER.info("link up with %s (role %s, session %d)", event.peer.node, self.role,
+                         event.session)  # fmt: skip
+            self.publish({"event": "link_up", "peer": event.peer.node, "role": self.role,
+                          "peer_epoch": event.peer.epoch})  # fmt: skip
+        elif isinstance(event, LinkDown):
+            self._state_changed()
+            _LOGGER.warning("link down: %s %s", event.reason, event.detail)
+            self.publish({"event": "link_down", "reason": event.reason, "detail": event.detail})
+        elif isinstance(event, PeerRestarted):
+            self.publish({"event": "peer_restarted", "old_epoch": event.old_epoch,
+                          "new_epoch": event.new_epoch})  # fmt: skip
+        elif isinstance(event, EndpointsChanged):
+            self.publish({"event": "endpoints", "peer": dict(event.endpoints)})
+        elif isinstance(event, RoleDecided):
+            self.role = event.role.value
+            self.publish({"event": "role_decided", "role": self.role})
+        elif isinstance(event, RoleConflict):
+            self.role = None
+            self.publish({"event": "role_conflict", "message": event.message})
+        elif isinstance(event, BusLost):
+            self.role = None
+            self._state_changed()
+            self.publish({"event": "bus_lost", "reason": event.reason})
+
+    def _settle(self, message_id: int, exc: RpilinkError | None, now: float) -> None:
+        entry = self._pending.get(message_id)
+        if entry is None or entry[0].done():
+            return
+        future, started = entry
+        if exc is None:
+            self.latencies.append(now - started)
+            future.set_result(None)
+        else:
+            future.set_exception(exc)
+
+    def _state_changed(self) -> None:
+        self.state_since = time.monotonic()
+
+    def publish(self, event: Mapping[str, Any]) -> None:
+        if self.api is not None:
+            self.api.publish_event(event)
+        for listener in self.listeners:
+            listener(event)
+
+    def shutdown(self) -> None:
+        """Every send still waiting fails with ``shutting_down``."""
+        self.closing = True
+        for future, _ in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(ShuttingDownError("the daemon is stopping"))
+
+    # -- figures ------------------------------------------------------------------------------
+
+    @property
+    def link_state(self) -> str:
+        return self.driver.link_state if self.driver is not None else "down"
+
+    def status(self) -> dict[str, Any]:
+        connection, peer = self.connection, self.connection.peer
+        up = self.link_state == "up"
+        return {
+            "link": self.link_state,
+            "role": self.role if up else None,
+            "node": self.node,
+            "peer": peer.node if peer and up else None,
+            "peer_epoch": peer.epoch if peer and up else None,
+            "epoch": connection.epoch,
+            "session": connection.session if up else None,
+            "protocol": PROTOCOL_VERSION,
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "state_since_s": round(time.monotonic() - self.state_since, 3),
+            "link_ups": connection.stats.link_ups,
+            "max_message": self.max_message,
+            "frame_payload": connection.frame_payload,
+            "window": connection.config.window,
+            "line_rate_Bps": round(self.line_rate_bps),
+            "sample_us": self.sample_us,
+            "backend": self.backend,
+            "error_level": connection.stats.error_level.value,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        latencies = list(self.latencies)
+        figures: dict[str, Any] = {**self.connection.stats.snapshot()}
+        figures["pending_sends"] = len(self._pending)
+        for name, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            value = percentile(latencies, fraction)
+            figures[f"latency_{name}_ms"] = None if value is None else round(value * 1e3, 3)
+        if self.driver is not None:
+            bus = self.driver.bus
+            figures["bus"] = dict(bus.counters, **bus.arbiter.counters) if bus else {}
+            figures["bursts"] = self.driver.bursts
+            figures["phy"] = dict(getattr(self.driver.phy, "stats", {}))
+        return figures

@@ -1,0 +1,1 @@
+"""MQTT telemetry: availability, state, stats and events, with Home Assistant discovery."""
