@@ -1,0 +1,1 @@
+"""The rpilink command."""
