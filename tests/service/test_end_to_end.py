@@ -18,9 +18,12 @@ from tests.support.procs import REPO, child_env
 from tests.support.system import System
 
 
-def rpilink(system: System, board: str, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def rpilink(
+    system: System, board: str, *args: str, data: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    socket = str(system.daemon(board).socket)
     return subprocess.run(
-        [sys.executable, "-m", "rpilinkd.cli", "--socket", str(system.daemon(board).socket), *args],
+        [sys.executable, "-m", "rpilinkd.cli", "--socket", socket, *args],
         input=data, capture_output=True, env=child_env(), cwd=REPO, timeout=60, check=False,
     )  # fmt: skip
 
@@ -37,12 +40,17 @@ async def test_send_hello_through_the_cli(system: System) -> None:
 
 async def test_thousand_messages_both_ways_in_order(system: System) -> None:
     rng = random.Random(42)
-    async with Client(str(system.daemon("a").socket)) as a, Client(str(system.daemon("b").socket)) as b:
+    async with (
+        Client(str(system.daemon("a").socket)) as a,
+        Client(str(system.daemon("b").socket)) as b,
+    ):
         await a.bind(11)
         await b.bind(12)
-        outgoing = {"a": [rng.randbytes(rng.choice((0, 1, 100, 255, 256, 257, 2000, 9000)))
-                          for _ in range(500)] for _ in "ab"}  # fmt: skip
-        outgoing["b"] = [rng.randbytes(rng.randint(0, 3000)) for _ in range(500)]
+        sizes = (0, 1, 100, 255, 256, 257, 2000, 9000)  # around the frame payload, and more
+        outgoing = {
+            "a": [rng.randbytes(rng.choice(sizes)) for _ in range(500)],
+            "b": [rng.randbytes(rng.randint(0, 3000)) for _ in range(500)],
+        }
 
         async def pump(sender: Client, port: int, items: list[bytes]) -> None:
             window = asyncio.Semaphore(16)
@@ -70,7 +78,10 @@ async def test_thousand_messages_both_ways_in_order(system: System) -> None:
 
 
 async def test_one_sender_keeps_its_order(system: System) -> None:
-    async with Client(str(system.daemon("a").socket)) as a, Client(str(system.daemon("b").socket)) as b:
+    async with (
+        Client(str(system.daemon("a").socket)) as a,
+        Client(str(system.daemon("b").socket)) as b,
+    ):
         await b.bind(5)
         sends = [asyncio.create_task(a.send(5, str(i).encode())) for i in range(60)]
         await asyncio.gather(*sends)
@@ -108,6 +119,11 @@ def test_cat_pipes_both_ways(system: System) -> None:
     assert out == b"through the cable\n"
 
 
+async def send_until_refused(client: Client, port: int) -> None:
+    for _ in range(200):
+        await client.send(port, os.urandom(200))
+
+
 async def test_killing_the_peer_fails_pending_sends_and_the_link_returns(system: System) -> None:
     a_daemon, b_daemon = system.daemon("a"), system.daemon("b")
     async with Client(str(a_daemon.socket)) as a:
@@ -115,9 +131,8 @@ async def test_killing_the_peer_fails_pending_sends_and_the_link_returns(system:
             await b.bind(3)
         b_daemon.kill(signal.SIGKILL)
         killed_at = time.monotonic()
-        with pytest.raises(LinkDownError):
-            for _ in range(200):  # sends pending when the keepalive expires fail with link_down
-                await a.send(3, os.urandom(200))
+        with pytest.raises(LinkDownError):  # sends pending when the keepalive expires
+            await send_until_refused(a, 3)
         noticed = time.monotonic() - killed_at
         a_daemon.wait_for("arbitrating", timeout=5)
         assert noticed < 5  # the keepalive (0.9 s) plus the sends already queued
