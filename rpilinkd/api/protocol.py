@@ -14,7 +14,7 @@ from typing import Any
 
 import msgpack
 
-from rpilinkd.errors import ApiError, RpilinkError, UnknownOpError
+from rpilinkd.errors import ApiError, MessageTooLargeError, RpilinkError, UnknownOpError
 
 API_VERSION = 1
 MAX_PORT = 0xFFFF
@@ -102,7 +102,8 @@ class Decoder:
     """Incoming bytes to objects, with hard limits; any garbage raises ApiError.
 
     After an error the stream has no resynchronisation point: the server
-    answers and closes the connection.
+    answers and closes the connection. Raises ApiError for garbage,
+    MessageTooLargeError past ``max_request``.
     """
 
     def __init__(self, max_request: int) -> None:
@@ -115,6 +116,8 @@ class Decoder:
             self._unpacker.feed(data)
             yield from self._unpacker
         except msgpack.BufferFull:
-            raise ApiError("request too large for the daemon's max_request limit") from None
+            raise MessageTooLargeError(
+                "request larger than the daemon's api.max_request limit"
+            ) from None
         except (ValueError, msgpack.UnpackException) as exc:
             raise ApiError(f"not valid msgpack: {exc}") from None

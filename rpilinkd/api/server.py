@@ -25,6 +25,7 @@ from rpilinkd.api.protocol import API_VERSION, Decoder, Request, error, ok, pack
 from rpilinkd.config import ApiConfig
 from rpilinkd.errors import (
     ApiError,
+    MessageTooLargeError,
     NameInUseError,
     NotBoundError,
     PortInUseError,
@@ -38,6 +39,7 @@ _LOGGER = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
 HARD_BUFFER_BYTES = 8 * 1024 * 1024  # replies a client does not read
 MAX_PENDING_SENDS = 64  # per client
+LINGER_S = 2.0  # after refusing garbage, how long to swallow the rest of it
 
 
 class LinkService(Protocol):
@@ -109,13 +111,28 @@ class Session:
                     self._handle(obj)
             if self._sends:  # half-closed: answer what was asked, then go
                 await asyncio.wait(set(self._sends))
-        except ApiError as exc:  # garbage: no way to find the next request, so answer and go
+        except (ApiError, MessageTooLargeError) as exc:  # no way to find the next request
             self.server.count("bad_requests")
             self.reply(error(None, exc))
+            await self._linger()
         except ConnectionError:
             pass
         finally:
             await self.close()
+
+    async def _linger(self) -> None:
+        """Close gently: stop writing, swallow what the client still sends, briefly.
+
+        Closing a socket with unread input makes the kernel reset the connection,
+        and the client might then lose the error we just sent.
+        """
+        with contextlib.suppress(OSError, RuntimeError):
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(LINGER_S):
+                while await self.reader.read(READ_CHUNK):
+                    pass
 
     def _handle(self, obj: object) -> None:
         request_id = obj.get("id") if isinstance(obj, dict) else None
@@ -191,7 +208,9 @@ class ApiServer:
         """Serve on ``sock`` (from systemd) or bind ``config.socket`` ourselves."""
         if sock is None:
             sock = self._bind(Path(self.config.socket))
-        self._server = await asyncio.start_unix_server(self._accept, sock=sock, limit=READ_CHUNK)
+        self._server = await asyncio.start_unix_server(
+            self._accept, sock=sock, limit=READ_CHUNK, backlog=max(128, self.config.max_clients)
+        )  # asyncio listens again with its own backlog (100) unless told
 
     def _bind(self, path: Path) -> socket.socket:
         if path.exists():
@@ -210,7 +229,7 @@ class ApiServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(str(path))
         os.chmod(path, self.config.socket_mode)
-        sock.listen(128)
+        sock.listen(max(128, self.config.max_clients))  # a burst of clients may all connect
         self._bound_path = path
         return sock
 

@@ -37,7 +37,7 @@ def request(path: Path, op: str, timeout: float = 10.0, **fields: Any) -> dict[s
                 raise ConnectionError("the daemon closed the connection")
             unpacker.feed(data)
             for obj in unpacker:
-                if obj.get("id") == 1:
+                if obj.get("id") in (1, None):  # None: the daemon refused the connection
                     return obj  # type: ignore[no-any-return]
 
 
