@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log.level)
     try:
         return asyncio.run(run(config))
+    except ConfigError as exc:  # found while building the services (e.g. mqtt.password_file)
+        print(f"rpilinkd: {exc.message}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"rpilinkd: {exc}", file=sys.stderr)
         return 1

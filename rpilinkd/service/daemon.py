@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import signal
 import socket
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from rpilinkd import __version__
 from rpilinkd.api.server import ApiServer
@@ -27,6 +30,9 @@ from rpilinkd.service.node import Node
 from rpilinkd.service.systemd import Notifier, inherited_socket, watchdog_interval
 
 _LOGGER = logging.getLogger(__name__)
+
+# An optional part of the daemon, built before serving and run as a task: (name, run).
+Service = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
 STATUS_EVERY_S = 5.0
 
 
@@ -62,10 +68,11 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    services = _optional_services(daemon)  # before serving: their config errors stop start-up
     await daemon.api.start(listen if listen is not None else inherited_socket())
     tasks = [asyncio.create_task(daemon.driver.run(), name="link driver"),
              asyncio.create_task(_keep_systemd_posted(daemon), name="systemd")]  # fmt: skip
-    tasks += _optional_services(daemon)
+    tasks += [asyncio.create_task(run(), name=name) for name, run in services]
     daemon.notifier.ready(_status_line(daemon))
     _LOGGER.info("rpilinkd %s serving %s as node %s", __version__, config.api.socket,
                  daemon.node.node)  # fmt: skip
@@ -85,8 +92,9 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     return 0
 
 
-def _optional_services(daemon: Daemon) -> list[asyncio.Task[None]]:
-    tasks = []
+def _optional_services(daemon: Daemon) -> list[Service]:
+    """Telemetry and the status LED, if configured."""
+    services: list[Service] = []
     config = daemon.config
     if config.mqtt.enabled:
         from rpilinkd.telemetry.mqtt import TelemetryPublisher  # noqa: PLC0415
@@ -95,13 +103,13 @@ def _optional_services(daemon: Daemon) -> list[asyncio.Task[None]]:
         publisher = TelemetryPublisher(config.mqtt, node=daemon.node.node, version=__version__,
                                        source=NodeTelemetry(daemon.node))  # fmt: skip
         daemon.node.listeners.append(publisher.on_node_event)
-        tasks.append(asyncio.create_task(publisher.run(), name="telemetry"))
+        services.append(("telemetry", publisher.run))
     if config.led.enabled:
         from rpilinkd.service.led import StatusLed  # noqa: PLC0415
 
         led = StatusLed(config)
-        tasks.append(asyncio.create_task(led.run(daemon.node), name="status led"))
-    return tasks
+        services.append(("status led", functools.partial(led.run, daemon.node)))
+    return services
 
 
 def _status_line(daemon: Daemon) -> str:

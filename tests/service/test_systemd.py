@@ -139,7 +139,8 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "key"),
     [("[bus]\nsample_us = 3\n", "bus.sample_us"), ("[pins]\nstb_out = 14\n", "pins.stb_out"),
-     ("[nope]\n", "nope"), ("[link]\nwindow = -1\n", "link.window")],
+     ("[nope]\n", "nope"), ("[link]\nwindow = -1\n", "link.window"),
+     ('[mqtt]\nenabled = true\npassword_file = "/nonexistent"\n', "mqtt.password_file")],
 )  # fmt: skip
 def test_bad_config_stops_start_up_naming_the_key(tmp_path: Path, toml: str, key: str) -> None:
     config = tmp_path / "bad.toml"

@@ -1,0 +1,185 @@
+"""The MQTT publisher against a real mosquitto (issue 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from rpilinkd.config import MqttConfig
+from rpilinkd.telemetry.mqtt import TelemetryPublisher
+from rpilinkd.telemetry.payloads import StatsSnapshot
+from tests.support.mosquitto import Broker
+from tests.support.procs import REPO, child_env
+from tests.support.telemetry_fakes import MovingSource, Recorder
+
+
+def publisher(port: int, **config: object) -> TelemetryPublisher:
+    settings = MqttConfig(enabled=True, port=port, stats_interval_s=0.3, reconnect_max_s=1.0,
+                          **config)  # type: ignore[arg-type]  # fmt: skip
+    return TelemetryPublisher(settings, node="alpha", version="test", source=MovingSource())
+
+
+async def test_online_state_and_growing_stats(broker: Broker) -> None:
+    async with Recorder(broker.port, "rpilink/#") as seen:
+        pub = publisher(broker.port)
+        task = asyncio.create_task(pub.run())
+        try:
+            await seen.wait_for("/availability", b"online")
+            await seen.wait_for("/stats", count=3)
+            pub.on_node_event({"event": "link_down", "reason": "timeout", "detail": ""})
+            await seen.wait_for("/event")
+            async with Recorder(broker.port, "rpilink/#") as late:  # gets what is retained
+                await late.wait_for("/state")
+                await late.wait_for("/availability", b"online")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await seen.wait_for("/availability", b"offline")  # said on a clean stop
+    retained = {t for t, _, r in late.seen if r}
+    assert retained >= {"rpilink/alpha/availability", "rpilink/alpha/state"}
+    assert not any(r for t, _, r in late.seen if t.endswith(("/stats", "/event")))
+    state = seen.json("/state")[-1]
+    assert state["link"] == "up"
+    assert state["role"] == "master"
+    stats = seen.json("/stats")
+    assert set(stats[0]) == {f.name for f in fields(StatsSnapshot)}
+    assert stats[-1]["tx_messages"] > stats[0]["tx_messages"]
+    event = seen.json("/event")[0]
+    assert (event["event"], event["node"], event["reason"]) == ("link_down", "alpha", "timeout")
+
+
+async def test_discovery_payloads_are_complete_for_home_assistant(broker: Broker) -> None:
+    pub = publisher(broker.port)
+    task = asyncio.create_task(pub.run())
+    try:
+        async with Recorder(broker.port, "rpilink/#") as seen:
+            await seen.wait_for("/availability", b"online")
+        await asyncio.sleep(0.3)
+        async with Recorder(broker.port, "homeassistant/#") as seen:  # retained, so late is fine
+            await seen.wait_for("/config", count=5)
+            await asyncio.sleep(0.3)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    configs = [(t, json.loads(p)) for t, p, r in seen.seen if t.endswith("/config") and r]
+    assert any(t.startswith("homeassistant/binary_sensor/") for t, _ in configs)
+    ids = [c["unique_id"] for _, c in configs]
+    assert len(ids) == len(set(ids))
+    for _, config in configs:
+        for key in ("name", "unique_id", "state_topic", "availability_topic", "device"):
+            assert config[key], key
+        assert config["availability_topic"] == "rpilink/alpha/availability"
+        assert config["state_topic"].startswith("rpilink/alpha/")
+        assert config["device"]["identifiers"] == ["rpilink_alpha"]
+
+
+def test_never_drops_link_events_but_drops_the_oldest_others() -> None:
+    pub = publisher(1, queue_size=5)  # no broker needed: nothing is sent
+    for i in range(20):
+        pub.event("delivery_failed", index=i)
+    pub.event("link_down", reason="timeout")
+    pub.event("link_up", peer="beta")
+    for i in range(20):
+        pub.event("delivery_failed", index=100 + i)
+    kinds = [kind for kind, _ in pub._events]
+    assert "link_down" in kinds
+    assert "link_up" in kinds
+    assert len(kinds) == 5
+    assert pub.counters["events_dropped"] >= 35
+
+
+async def test_broker_outage_blocks_nothing_and_telemetry_resumes(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    pub = publisher(broker.port)
+    task = asyncio.create_task(pub.run())
+    try:
+        async with Recorder(broker.port, "rpilink/#") as seen:
+            await seen.wait_for("/availability", b"online")
+        broker.stop()
+        await asyncio.sleep(1.0)
+        started = time.perf_counter()
+        for i in range(1000):
+            pub.event("delivery_failed", index=i)  # from the hot path: must not block
+        assert time.perf_counter() - started < 1.0
+        assert pub.queued <= 2 * pub.config.queue_size
+        await asyncio.sleep(2.0)  # several reconnection attempts
+        broker.start()
+        async with Recorder(broker.port, "rpilink/#") as seen:
+            await seen.wait_for("/availability", b"online", timeout=10)  # within the backoff
+            await seen.wait_for("/stats", timeout=10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    outage_lines = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(outage_lines) == 1  # the outage is logged once, not once per attempt
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+async def test_password_auth(auth_broker: Broker, caplog: pytest.LogCaptureFixture) -> None:
+    good = publisher(auth_broker.port, username="rpilink", password="s3cret")
+    bad = publisher(auth_broker.port, username="rpilink", password="wrong")
+    caplog.set_level(logging.ERROR)
+    tasks = [asyncio.create_task(good.run()), asyncio.create_task(bad.run())]
+    try:
+        await asyncio.sleep(4.0)  # several attempts of the bad one (backoff up to 1 s)
+        assert good.connected
+        assert not bad.connected
+        assert bad.counters["failed_connects"] >= 2
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    refusals = [r for r in caplog.records if "refused the credentials" in r.getMessage()]
+    assert len(refusals) == 1
+    assert "'rpilink'" in refusals[0].getMessage()
+
+
+async def test_password_file(auth_broker: Broker, tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    pub = publisher(auth_broker.port, username="rpilink", password_file=str(secret))
+    task = asyncio.create_task(pub.run())
+    try:
+        for _ in range(100):
+            if pub.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert pub.connected
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def test_unreadable_password_file_names_the_key() -> None:
+    from rpilinkd.errors import ConfigError  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file"):
+        publisher(1, password_file="/nonexistent/pw")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+async def test_offline_on_kill_and_on_terminate(broker: Broker, signum: int) -> None:
+    async with Recorder(broker.port, "rpilink/lwt/#") as seen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.telemetry_runner", str(broker.port), "lwt"],
+            env=child_env(), cwd=REPO, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await seen.wait_for("/availability", b"online")
+            proc.send_signal(signum)
+            await seen.wait_for("/availability", b"offline", timeout=90)  # LWT: keepalive x 1.5
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
