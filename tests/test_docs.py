@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
+from rpilinkd.config import MqttConfig
 from rpilinkd.errors import error_classes
+from rpilinkd.telemetry.discovery import ENTITIES
+from rpilinkd.telemetry.payloads import LINK_EVENTS, StateSnapshot, StatsSnapshot
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -16,3 +20,17 @@ def test_every_documented_error_code_exists() -> None:
     documented = {c for pair in codes for c in pair if c}
     assert documented
     assert documented <= set(error_classes())
+
+
+def test_every_telemetry_field_and_entity_is_documented() -> None:
+    text = (DOCS / "mqtt.md").read_text()
+    names = [f.name for f in fields(StateSnapshot)] + [f.name for f in fields(StatsSnapshot)]
+    names += list(ENTITIES) + sorted(LINK_EVENTS)
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert not missing, f"docs/mqtt.md does not mention {missing}"
+
+
+def test_every_config_key_is_in_the_mqtt_table() -> None:
+    text = (DOCS / "mqtt.md").read_text().split("## Topics")[0]
+    missing = [f.name for f in fields(MqttConfig) if f"`{f.name}`" not in text]
+    assert not missing, f"docs/mqtt.md's config table lacks {missing}"

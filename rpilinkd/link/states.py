@@ -52,7 +52,7 @@ class ErrorLevel(enum.Enum):
     ACTIVE = "active"  # 0-95
     WARNING = "warning"  # 96-127
     PASSIVE = "passive"  # 128-255: the window is halved
-    BUS_OFF = "bus_off"  # 256: the link is reset
+    BUS_OFF = "bus_off"  # 256, the cap: a warning sign only, the link keeps going
 
     @classmethod
     def of(cls, counter: int) -> ErrorLevel:
