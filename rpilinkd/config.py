@@ -196,6 +196,10 @@ class Config:
                 f"frames of this payload exceed bus.max_frame ({self.bus.max_frame})",
                 self.link.frame_payload,
             )
+        if self.led.enabled:
+            for key, pin in self.pins.named_pins():
+                if pin == self.led.pin:
+                    raise ConfigError("led.pin", f"GPIO {pin} is already the bus's {key}", pin)
 
 
 S = TypeVar("S")

@@ -57,6 +57,7 @@ def test_dump_round_trips(tmp_path: Path) -> None:
         ({"pins": {"rw_in": 16}}, "pins.rw_in"),
         ({"pins": {"req_out": 40}}, "pins.req_out"),
         ({"node": {"role": "boss"}}, "node.role"),
+        ({"led": {"enabled": True, "pin": 24}}, "led.pin"),
     ],
 )
 def test_bad_values_name_their_key(data: dict[str, dict[str, object]], key: str) -> None:
