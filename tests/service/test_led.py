@@ -36,11 +36,9 @@ def test_led_is_on_when_up_and_blinks_while_arbitrating(system: System) -> None:
     pi = pigpio.pi("127.0.0.1", system.daemon("a").pigpio_port)
     try:
         assert pi.connected
-        deadline = time.monotonic() + 5
-        while pi.read(LED_PIN) != 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # the LED follows the link state within a poll (0.25 s), so it may still blink briefly
+        assert any(levels(pi, 0.6) == {1} for _ in range(8))  # then steady on while up
         assert pi.get_mode(LED_PIN) == pigpio.OUTPUT
-        assert levels(pi, 1.0) == {1}  # steady on while the link is up
         system.daemon("b").kill()
         system.daemon("a").wait_for("arbitrating")
         assert levels(pi, 1.5) == {0, 1}  # blinking while it looks for the peer
