@@ -16,7 +16,6 @@ A connection the daemon closes raises ``ConnectionError``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from typing import Any, Self
 import msgpack
 
 from rpilinkd.errors import RpilinkError, error_for_code
+from rpilinkd.streams import close_stream
 
 DEFAULT_SOCKET = "/run/rpilink.sock"
 
@@ -74,14 +74,9 @@ class Client:
         self.node, self.max_message = hello["node"], hello["max_message"]
 
     async def close(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                self._writer.close()
-            self._writer = None
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            await asyncio.gather(self._reader_task, return_exceptions=True)
-            self._reader_task = None
+        writer, reader = self._writer, self._reader_task
+        self._writer = self._reader_task = None
+        await close_stream(writer, reader)
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)

@@ -30,6 +30,7 @@ from rpilinkd.pigpio_protocol import (
     Cmd,
     pack_request,
 )
+from rpilinkd.streams import close_stream
 
 _LOGGER = logging.getLogger(__name__)
 Request = tuple[int, int, int, bytes]  # cmd, p1, p2, extension
@@ -133,14 +134,9 @@ class PigpiodClient:
         return list(results)
 
     async def close(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                self._writer.close()
-            self._writer = None
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            await asyncio.gather(self._reader_task, return_exceptions=True)
-            self._reader_task = None
+        writer, reader = self._writer, self._reader_task
+        self._writer = self._reader_task = None
+        await close_stream(writer, reader)
 
 
 class ReportStream:
