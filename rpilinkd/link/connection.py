@@ -260,8 +260,8 @@ class Connection:
             for _ in range(min(self._room(), limit - len(out))):
                 if not self._queue:
                     break
-                out.append(self._stamp(self._window.push(self._queue.popleft(), now).frame,
-                                       seq=self._window.next_seq - 1))  # fmt: skip
+                entry = self._window.push(self._queue.popleft(), now)
+                out.append(self._stamp(entry.frame, seq=entry.seq))
             keepalive_due = now - self._last_tx >= self.config.keepalive_ms / 1e3
             ack_due = self._ack_due is not None and self._ack_due <= now
             if (ack_due and (not out or self._rx.held)) or (keepalive_due and not out):

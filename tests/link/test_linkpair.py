@@ -105,3 +105,27 @@ def test_ten_thousand_messages_under_loss_flips_duplicates_reordering_and_cuts()
     assert stats.retransmissions > 0
     assert stats.crc_errors > 0
     assert stats.link_ups >= 2
+
+
+@pytest.mark.slow
+def test_sequence_numbers_wrap_without_loss_or_disorder() -> None:
+    """More than 65,536 data frames in one link-up: the 16-bit sequence space wraps."""
+    faults = WireFaults(loss=0.03, reorder=0.02)
+    pair = LinkPair(LinkConfig(frame_payload=16), seed=5, faults=faults)
+    pair.run_until(pair.up, 10)
+    a, b = pair.ends["a"], pair.ends["b"]
+    b.bind(1)
+    messages = [i.to_bytes(4, "little") * 256 for i in range(1100)]  # 64 frames each
+    queue = list(messages)
+
+    def done() -> bool:
+        delivered = sum(isinstance(e, MessageDelivered) for _, e in pair.events["a"])
+        while queue and len(messages) - len(queue) - delivered < 24:
+            a.send(1, queue.pop(0), pair.now)
+        return delivered == len(messages)
+
+    pair.run_until(done, 3600)
+    received = [e.data for _, e in pair.events["b"] if isinstance(e, MessageReceived)]
+    assert received == messages
+    assert a.stats.frames_sent > 1 << 16
+    assert a.stats.link_ups == 1  # one session throughout: the wrap did not reset the link
