@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 # An optional part of the daemon, built before serving and run as a task: (name, run).
 Service = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
 STATUS_EVERY_S = 5.0
+RESTART_SERVICE_S = 5.0  # an optional service (MQTT, LED) that failed starts again after
 
 
 @dataclass
@@ -72,12 +73,15 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     await daemon.api.start(listen if listen is not None else inherited_socket())
     tasks = [asyncio.create_task(daemon.driver.run(), name="link driver"),
              asyncio.create_task(_keep_systemd_posted(daemon), name="systemd")]  # fmt: skip
-    tasks += [asyncio.create_task(run(), name=name) for name, run in services]
+    tasks += [asyncio.create_task(_supervised(name, run), name=name) for name, run in services]
     daemon.notifier.ready(_status_line(daemon))
     _LOGGER.info("rpilinkd %s serving %s as node %s", __version__, config.api.socket,
                  daemon.node.node)  # fmt: skip
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    crashed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+    for task in crashed:  # a bug: stop cleanly and exit 1, so systemd restarts the daemon
+        _LOGGER.critical("%s failed", task.get_name(), exc_info=task.exception())
     daemon.notifier.stopping()
     _LOGGER.info("stopping")
     daemon.node.shutdown()
@@ -89,7 +93,7 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
     stopped.cancel()
-    return 0
+    return 1 if crashed else 0
 
 
 def _optional_services(daemon: Daemon) -> list[Service]:
@@ -110,6 +114,17 @@ def _optional_services(daemon: Daemon) -> list[Service]:
         led = StatusLed(config)
         services.append(("status led", functools.partial(led.run, daemon.node)))
     return services
+
+
+async def _supervised(name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run an optional service; a bug in it is logged and it starts again, the link goes on."""
+    while True:
+        try:
+            await run()
+            return
+        except Exception:
+            _LOGGER.exception("%s failed; restarting it in %.0f s", name, RESTART_SERVICE_S)
+        await asyncio.sleep(RESTART_SERVICE_S)
 
 
 def _status_line(daemon: Daemon) -> str:

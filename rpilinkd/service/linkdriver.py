@@ -42,8 +42,10 @@ class LinkDriver:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tx: asyncio.Task[None] | None = None
+        self._tx_failure: Exception | None = None
         self._now: Callable[[], float] = time.monotonic  # what loop.time() reads
         self.bursts = 0
+        self.internal_errors = 0  # bugs caught by run(): each reset the link
 
     def wake(self) -> None:
         """Something changed (a message to send): run the loop now."""
@@ -76,6 +78,9 @@ class LinkDriver:
                 _LOGGER.warning("bus backend lost: %s; reconnecting", exc.message)
             except PhyError as exc:
                 _LOGGER.error("bus backend failed: %s; starting over", exc.message)
+            except Exception:  # a bug of ours: reset the link rather than lose the daemon
+                self.internal_errors += 1
+                _LOGGER.exception("internal error in the link driver; resetting the link")
             finally:
                 self.phy_up = False
                 await self._cancel_tx()
@@ -93,6 +98,9 @@ class LinkDriver:
         receiver = asyncio.create_task(self._receive(), name="link receive")
         try:
             while not self._stop.is_set():
+                if self._tx_failure is not None:
+                    failure, self._tx_failure = self._tx_failure, None
+                    raise failure
                 if receiver.done():
                     receiver.result()  # raises what ended the event stream
                     return
@@ -195,6 +203,8 @@ class LinkDriver:
         except PhyError as exc:
             _LOGGER.warning("sending failed: %s", exc.message)
             bus.burst_done(self._now())
+        except Exception as exc:  # a bug: hand it to the session loop, which resets the link
+            self._tx_failure = exc
         finally:
             self._tx = None
             self._wake.set()

@@ -213,5 +213,6 @@ class Node:
             bus = self.driver.bus
             figures["bus"] = dict(bus.counters, **bus.arbiter.counters) if bus else {}
             figures["bursts"] = self.driver.bursts
+            figures["internal_errors"] = self.driver.internal_errors
             figures["phy"] = dict(getattr(self.driver.phy, "stats", {}))
         return figures
