@@ -152,12 +152,12 @@ class Hello:
         return cls(version, epoch, peer_epoch, nonce, payload, window, max_message, node)
 
 
-SACK = struct.Struct("<I")  # bit i: seq ack + 1 + i has arrived
+SACK = struct.Struct("<Q")  # bit i: seq ack + 1 + i has arrived (a default window's worth)
 
 
 def sack_bits(data: bytes) -> int:
     if len(data) != SACK.size:
-        raise FrameError("ack payload must be a 32-bit SACK bitmap")
+        raise FrameError(f"ack payload must be a {SACK.size * 8}-bit SACK bitmap")
     return int(SACK.unpack(data)[0])
 
 

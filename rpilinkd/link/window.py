@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from rpilinkd.link.frames import Frame
+from rpilinkd.link.frames import SACK, Frame
 
 SEQ_MOD = 1 << 16
-SACK_SPAN = 32
+SACK_SPAN = SACK.size * 8  # sequence numbers after the cumulative ack one ACK can vouch for
 
 
 def seq_add(seq: int, n: int) -> int:

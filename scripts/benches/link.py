@@ -15,7 +15,7 @@ LINE_RATE_S1 = 500_000
 
 def lossless(size: int, seconds: float) -> tuple[float, float]:
     """(messages/s, payload MB/s) from a to b through a direct in-memory wire."""
-    config = LinkConfig(window=32)
+    config = LinkConfig()
     a = Connection(config, node="a", epoch=1, rng=random.Random(1))
     b = Connection(config, node="b", epoch=2, rng=random.Random(2))
     now = 0.0
@@ -86,8 +86,9 @@ def run(quick: bool) -> dict[str, float | int | str]:
     figures["loss10_retransmitted_per_data_frame"] = round(loss["retransmitted_per_data_frame"], 3)
     figures["loss10_cpu_s"] = round(loss["cpu_s"], 2)
     # go-back-N model for comparison: each loss (a frame or its ack, p ~ 1-(0.9*0.9))
-    # resends on average half a window of 16 frames
-    p = 1 - 0.9 * 0.9
-    figures["loss10_go_back_n_model_per_frame"] = round(p / (1 - p) * (1 + 16 / 2), 3)
+    # resends on average half a window
+    p, window = 1 - 0.9 * 0.9, LinkConfig().window
+    figures["loss10_window"] = window
+    figures["loss10_go_back_n_model_per_frame"] = round(p / (1 - p) * (1 + window / 2), 3)
     figures["note"] = "MB/s is message payload per CPU second; both ends run in this process"
     return figures

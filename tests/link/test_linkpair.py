@@ -33,7 +33,7 @@ def message_size(rng: random.Random) -> int:
 def test_ten_thousand_messages_under_loss_flips_duplicates_reordering_and_cuts() -> None:
     faults = WireFaults(
         loss=0.10, flip=0.02, duplicate=0.03, reorder=0.05,
-        cuts=[(5.0, 5.4), (12.0, 12.3), (20.0, 23.0)],  # the last outlasts dead_after
+        cuts=[(3.0, 3.4), (7.0, 7.3), (10.0, 13.0)],  # the last outlasts dead_after
     )  # fmt: skip
     pair = LinkPair(LinkConfig(), seed=2024, faults=faults)
     rng = random.Random(7)
@@ -76,6 +76,7 @@ def test_ten_thousand_messages_under_loss_flips_duplicates_reordering_and_cuts()
         )
 
     pair.run_until(done, limit_s=3600)
+    assert pair.now > faults.cuts[-1][1], "the traffic ended before the last cut: move the cuts"
 
     for sender in ("a", "b"):
         receiver = pair.other(sender)
