@@ -13,7 +13,7 @@ import time
 import pytest
 
 from rpilinkd.client import Client
-from rpilinkd.errors import LinkDownError, NoListenerError
+from rpilinkd.errors import LinkDownError, NoListenerError, ShuttingDownError
 from tests.support.procs import REPO, child_env
 from tests.support.system import System
 
@@ -144,3 +144,25 @@ async def test_killing_the_peer_fails_pending_sends_and_the_link_returns(system:
             assert (await b.receive(timeout=10)).data == b"back again"
     assert a_daemon.child is not None
     assert a_daemon.child.proc.poll() is None  # this daemon never restarted
+
+
+async def test_sigterm_fails_pending_sends_with_shutting_down(system: System) -> None:
+    a_daemon, b_daemon = system.daemon("a"), system.daemon("b")
+    async with Client(str(b_daemon.socket)) as b:
+        await b.bind(4)
+        assert b_daemon.child is not None
+        assert a_daemon.child is not None
+        os.kill(b_daemon.child.pid, signal.SIGSTOP)  # the peer hears but never answers
+        try:
+            async with Client(str(a_daemon.socket)) as a:
+                pending = asyncio.create_task(a.send(4, b"never answered"))
+                await asyncio.sleep(0.2)  # well inside the keepalive: the link is still up
+                assert not pending.done()
+                stopping_at = time.monotonic()
+                os.kill(a_daemon.child.pid, signal.SIGTERM)
+                with pytest.raises(ShuttingDownError):
+                    await asyncio.wait_for(pending, 5)
+            assert a_daemon.child.proc.wait(10) == 0
+            assert time.monotonic() - stopping_at < 5  # nothing hangs
+        finally:
+            os.kill(b_daemon.child.pid, signal.SIGCONT)
