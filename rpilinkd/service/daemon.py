@@ -25,6 +25,7 @@ from rpilinkd.config import Config
 from rpilinkd.link import Connection
 from rpilinkd.phy import create_backend
 from rpilinkd.phy.codec import BusTiming
+from rpilinkd.service.health import WireHealth
 from rpilinkd.service.linkdriver import LinkDriver
 from rpilinkd.service.node import Node
 from rpilinkd.service.systemd import Notifier, inherited_socket, watchdog_interval
@@ -72,7 +73,8 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     services = _optional_services(daemon)  # before serving: their config errors stop start-up
     await daemon.api.start(listen if listen is not None else inherited_socket())
     tasks = [asyncio.create_task(daemon.driver.run(), name="link driver"),
-             asyncio.create_task(_keep_systemd_posted(daemon), name="systemd")]  # fmt: skip
+             asyncio.create_task(_keep_systemd_posted(daemon), name="systemd"),
+             asyncio.create_task(WireHealth(daemon.node).watch(), name="wire health")]  # fmt: skip
     tasks += [asyncio.create_task(_supervised(name, run), name=name) for name, run in services]
     daemon.notifier.ready(_status_line(daemon))
     _LOGGER.info("rpilinkd %s serving %s as node %s", __version__, config.api.socket,

@@ -12,12 +12,17 @@ from rpilinkd.config import Config
 from rpilinkd.phy.virtual import VirtualBus
 from rpilinkd.service import daemon as daemon_module
 from rpilinkd.service.daemon import Daemon, build
+from rpilinkd.service.health import WireHealth
 from tests.support.system import wait_until
 
 
 @pytest.fixture
-async def pair() -> AsyncIterator[tuple[Daemon, Daemon]]:
-    bus = VirtualBus(line_rate_bps=500_000, seed=1)
+def bus() -> VirtualBus:
+    return VirtualBus(line_rate_bps=500_000, seed=1)
+
+
+@pytest.fixture
+async def pair(bus: VirtualBus) -> AsyncIterator[tuple[Daemon, Daemon]]:
     a = build(Config(), backend="virtual", bus=bus, end="a")
     b = build(Config(), backend="virtual", bus=bus, end="b")
     tasks = [asyncio.create_task(d.driver.run()) for d in (a, b)]
@@ -70,3 +75,28 @@ async def test_a_failing_optional_service_starts_again(
         await asyncio.wait_for(daemon_module._supervised("telemetry", flaky), 5)
     assert runs == 3
     assert sum("telemetry failed; restarting" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_wire_damage_and_cable_health_are_logged_and_published(
+    pair: tuple[Daemon, Daemon], bus: VirtualBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _ = pair
+    health = WireHealth(a.node)
+    events: list[dict[str, object]] = []
+    a.node.listeners.append(lambda event: events.append(dict(event)))
+    health.check()
+    assert not events  # a clean wire: nothing to say
+    bus.bit_flip = 0.5
+    await wait_until(lambda: a.node.connection.stats.crc_errors >= 3, 10)
+    bus.bit_flip = 0.0
+    health.check()
+    damage = [e for e in events if e["event"] == "wire_errors"]
+    assert len(damage) == 1
+    assert damage[0]["crc_errors"] == a.node.connection.stats.crc_errors
+    assert any("damaged frame(s) from the wire" in r.getMessage() for r in caplog.records)
+    a.node.connection.stats.tx_errors = 130  # as many retransmissions would leave it
+    health.check()
+    levels = [e for e in events if e["event"] == "error_level"]
+    assert levels == [{"event": "error_level", "level": "passive", "previous": "active",
+                       "tx_errors": 130}]  # fmt: skip
+    assert any("cable health active -> passive" in r.getMessage() for r in caplog.records)
