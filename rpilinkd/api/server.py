@@ -36,6 +36,7 @@ from rpilinkd.errors import (
 )  # fmt: skip
 
 _LOGGER = logging.getLogger(__name__)
+INTERNAL = RpilinkError("internal error in the daemon (its log has the details)")
 READ_CHUNK = 64 * 1024
 HARD_BUFFER_BYTES = 8 * 1024 * 1024  # replies a client does not read
 MAX_PENDING_SENDS = 64  # per client
@@ -146,6 +147,9 @@ class Session:
             if isinstance(exc, ApiError):
                 self.server.count("bad_requests")
             self.reply(error(request_id if isinstance(request_id, int) else None, exc))
+        except Exception:  # a bug of ours: answer, log it, keep serving
+            _LOGGER.exception("internal error answering %r", obj)
+            self.reply(error(request_id if isinstance(request_id, int) else None, INTERNAL))
 
     def _start_send(self, request: Request) -> None:
         if self.server.closing:
@@ -165,6 +169,9 @@ class Session:
             self.reply(ok(request.id))
         except RpilinkError as exc:
             self.reply(error(request.id, exc))
+        except Exception:
+            _LOGGER.exception("internal error sending to port %s", request.args.get("port"))
+            self.reply(error(request.id, INTERNAL))
         except asyncio.CancelledError:
             self.reply(error(request.id, ShuttingDownError("the daemon is stopping")))
             raise

@@ -67,7 +67,7 @@ class BusPair:
         self._last_seen_at = {"a": 0.0, "b": 0.0}  # keeps each direction in order
         self.last_disturbance = max(starts)
         for node, start in zip(self.nodes.values(), starts, strict=True):
-            self.at(start, lambda n=node: self._boot(n))
+            self.at(start, functools.partial(self._boot, node))
 
     # -- the event queue ------------------------------------------------------------
 

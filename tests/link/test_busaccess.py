@@ -76,8 +76,9 @@ def test_forced_roles(roles: tuple[str, str], master: str) -> None:
         pair = BusPair(seed, roles=roles)
         pair.run(2.0)
         assert pair.linked()
-        assert pair.nodes[master].access is not None
-        assert pair.nodes[master].access.role is Role.MASTER
+        access = pair.nodes[master].access
+        assert access is not None
+        assert access.role is Role.MASTER
 
 
 @pytest.mark.parametrize("roles", [("master", "master"), ("slave", "slave")])

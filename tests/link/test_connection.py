@@ -57,7 +57,7 @@ def test_verdicts_travel_back() -> None:
     delivered = a.send(7, b"hello", pair.now)
     nobody = a.send(8, b"hello", pair.now)
     answered = (MessageDelivered, DeliveryFailed)
-    pair.run_until(lambda: len(events_of(pair, "a", answered)) == 2)  # type: ignore[arg-type]
+    pair.run_until(lambda: len(events_of(pair, "a", answered)) == 2)
     assert events_of(pair, "a", MessageDelivered) == [MessageDelivered(delivered)]
     (failed,) = events_of(pair, "a", DeliveryFailed)
     assert isinstance(failed, DeliveryFailed)

@@ -78,7 +78,7 @@ def test_control_changes_during_arbitration() -> None:
     records["level"] = [1 << 6, (1 << 6) | (1 << 25), 1 << 16]  # REQ in, STB in, data only
     events = decoder.feed(records.tobytes()).events
     assert [kind for kind, _ in events] == ["controls"] * 3
-    assert events[1][1] == {ControlLine.STB: True, ControlLine.FRM: False,  # type: ignore[comparison-overlap]
+    assert events[1][1] == {ControlLine.STB: True, ControlLine.FRM: False,
                             ControlLine.REQ: True, ControlLine.RW: False}  # fmt: skip
 
 

@@ -103,7 +103,7 @@ async def test_events_keep_wire_order(pair: Pair) -> None:
         async for event in b.events():
             if isinstance(event, FrameReceived):
                 seen.append(event.data)
-            elif event.levels[ControlLine.RW]:
+            elif isinstance(event, ControlsChanged) and event.levels[ControlLine.RW]:
                 seen.append("rw")
             if len(seen) == 3:
                 return

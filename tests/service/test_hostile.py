@@ -172,4 +172,4 @@ async def test_a_client_that_never_reads_cannot_hurt_the_others(small_queues: Sy
     assert refused > 0
     assert refused >= 40 - 16 - 8  # its queue holds 16 (a few more fill the socket buffers)
     assert growth_mib < 40  # bounded by the per-client queue
-    assert request(b_path, "stats")["api"]["queue_full"] >= refused  # type: ignore[index]
+    assert request(b_path, "stats")["api"]["queue_full"] >= refused

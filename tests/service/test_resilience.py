@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from rpilinkd.config import Config
+from rpilinkd.client import Client
+from rpilinkd.config import Config, config_from_mapping
+from rpilinkd.errors import RpilinkError
 from rpilinkd.phy.virtual import VirtualBus
 from rpilinkd.service import daemon as daemon_module
 from rpilinkd.service.daemon import Daemon, build
 from rpilinkd.service.health import WireHealth
 from tests.support.system import wait_until
+
+
+def config_for(socket: Path) -> Config:
+    return config_from_mapping({"api": {"socket": str(socket)}})
 
 
 @pytest.fixture
@@ -22,9 +30,9 @@ def bus() -> VirtualBus:
 
 
 @pytest.fixture
-async def pair(bus: VirtualBus) -> AsyncIterator[tuple[Daemon, Daemon]]:
-    a = build(Config(), backend="virtual", bus=bus, end="a")
-    b = build(Config(), backend="virtual", bus=bus, end="b")
+async def pair(bus: VirtualBus, tmp_path: Path) -> AsyncIterator[tuple[Daemon, Daemon]]:
+    a = build(config_for(tmp_path / "a.sock"), backend="virtual", bus=bus, end="a")
+    b = build(config_for(tmp_path / "b.sock"), backend="virtual", bus=bus, end="b")
     tasks = [asyncio.create_task(d.driver.run()) for d in (a, b)]
     try:
         await wait_until(lambda: a.node.link_state == b.node.link_state == "up", 10)
@@ -100,3 +108,24 @@ async def test_wire_damage_and_cable_health_are_logged_and_published(
     assert levels == [{"event": "error_level", "level": "passive", "previous": "active",
                        "tx_errors": 130}]  # fmt: skip
     assert any("cable health active -> passive" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_bug_answering_a_request_is_an_internal_error_not_a_lost_client(
+    pair: tuple[Daemon, Daemon], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = pair
+    await a.api.start()
+
+    def broken_status() -> dict[str, Any]:
+        raise KeyError("a planted bug")
+
+    monkeypatch.setattr(a.node, "status", broken_status)
+    try:
+        async with Client(a.config.api.socket) as client:
+            with pytest.raises(RpilinkError) as info:
+                await client.status()
+            assert info.value.code == "internal"
+            await client.request("ping")  # the connection still serves
+    finally:
+        await a.api.close()
+    assert any("internal error answering" in r.getMessage() for r in caplog.records)

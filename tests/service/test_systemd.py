@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,10 @@ SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Child:
+def sim(tmp_path: Path) -> Iterator[Child]:
     child = Child(python_module("rpilinkd.sim", "--port-a", "0", "--port-b", "0"),
                   stderr_path=tmp_path / "sim.log")  # fmt: skip
-    yield child  # type: ignore[misc]
+    yield child
     child.stop()
 
 
@@ -56,7 +57,8 @@ def test_ready_then_watchdog_through_notify_socket(tmp_path: Path, sim: Child) -
 def test_serves_on_the_socket_systemd_passes(tmp_path: Path, sim: Child) -> None:
     ports = sim.read_json_line()
     path = tmp_path / "activated.sock"
-    argv = [SOCKET_ACTIVATE, "-l", str(path), "--fdname=rpilink",  # type: ignore[list-item]
+    assert SOCKET_ACTIVATE is not None
+    argv = [SOCKET_ACTIVATE, "-l", str(path), "--fdname=rpilink",
             *python_module("rpilinkd", "--pigpio", f"127.0.0.1:{ports['a']}", "--node", "alpha",
                            "--socket", str(tmp_path / "not-used.sock"))]  # fmt: skip
     activator = Child(argv, env={"PYTHONPATH": str(REPO)}, stderr_path=tmp_path / "daemon.log")

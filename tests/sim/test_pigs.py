@@ -15,11 +15,12 @@ pytestmark = pytest.mark.skipif(PIGS is None, reason="pigs missing: apt-get inst
 
 
 def pigs(sim: ThreadedSimulator, *args: str, board: str = "a") -> str:
+    assert PIGS is not None
     env = dict(os.environ, PIGPIO_ADDR="127.0.0.1", PIGPIO_PORT=str(sim.port(board)))
     done = subprocess.run(
         [PIGS, *args], env=env, capture_output=True, text=True, timeout=20, check=False
     )
-    return (done.stdout + done.stderr).strip()
+    return f"{done.stdout}{done.stderr}".strip()
 
 
 def test_pigs_session(sim: ThreadedSimulator) -> None:

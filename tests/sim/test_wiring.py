@@ -61,4 +61,4 @@ def test_swapped_wires_cross_data(tmp_path: Path) -> None:
 )
 def test_wiring_errors_name_the_wire(data: dict[str, object], message: str) -> None:
     with pytest.raises(SimError, match=message):
-        parse_wiring(data)  # type: ignore[arg-type]
+        parse_wiring(data)
