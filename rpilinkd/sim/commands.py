@@ -14,11 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from rpilinkd.sim.board import MODE_OUTPUT, Board, GlitchFilter
 from rpilinkd.sim.protocol import PIGPIO_VERSION, Cmd, Err
-from rpilinkd.sim.waves import Pulses, parse_chain
 
 MAX_GPIO = 53
 MAX_USER_GPIO = 31
@@ -51,16 +48,25 @@ class Call:
 
 
 Handler = Callable[[Call], int]
-HANDLERS: dict[int, Handler] = {}
+Registrar = Callable[..., Callable[[Handler], Handler]]
 
 
-def command(*numbers: int) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
-        for number in numbers:
-            HANDLERS[number] = func
-        return func
+def registrar(table: dict[int, Handler]) -> Registrar:
+    """A decorator factory that files handlers in ``table`` under their command numbers."""
 
-    return register
+    def command(*numbers: int) -> Callable[[Handler], Handler]:
+        def register(func: Handler) -> Handler:
+            for number in numbers:
+                table[number] = func
+            return func
+
+        return register
+
+    return command
+
+
+HANDLERS: dict[int, Handler] = {}  # pins, clock, notifications (waves: wave_commands.py)
+command = registrar(HANDLERS)
 
 
 def _permitted(board: Board, gpio: int) -> bool:
@@ -68,7 +74,7 @@ def _permitted(board: Board, gpio: int) -> bool:
     return gpio > MAX_GPIO or bool(board.permitted >> gpio & 1)
 
 
-def _u32(ext: bytes) -> int:
+def u32(ext: bytes) -> int:
     return struct.unpack_from("<I", ext)[0] if len(ext) >= 4 else 0
 
 
@@ -179,7 +185,7 @@ def _trig(c: Call) -> int:
     gpio, micros = c.p1, c.p2
     if not _permitted(c.board, gpio):
         return Err.NOT_PERMITTED
-    level = _u32(c.ext)
+    level = u32(c.ext)
     if gpio > MAX_USER_GPIO:
         return Err.BAD_USER_GPIO
     if level > 1:
@@ -267,7 +273,7 @@ def _filters(c: Call) -> int:
     if steady > MAX_STEADY_US:
         return Err.BAD_FILTER
     if c.cmd == Cmd.FN:
-        active = _u32(c.ext)
+        active = u32(c.ext)
         if active > MAX_ACTIVE_US:
             return Err.BAD_FILTER
         c.board.noise[gpio] = (steady, active)
@@ -302,124 +308,3 @@ def _no(c: Call) -> int:
     # on a Pi this is a pipe (/dev/pigpioN) nobody can read from here
     handle = c.board.open_handle(None, None, c.machine.now_us())
     return Err.NO_HANDLE if handle is None else handle
-
-
-# --- waves ---------------------------------------------------------------------------
-
-
-@command(Cmd.WVCLR)
-def _wvclr(c: Call) -> int:
-    c.board.builder.clear()
-    c.board.pool.clear()
-    return 0
-
-
-@command(Cmd.WVNEW)
-def _wvnew(c: Call) -> int:
-    c.board.builder.clear()
-    return 0
-
-
-@command(Cmd.WVAG)
-def _wvag(c: Call) -> int:
-    pulses = Pulses.from_wvag(c.ext)
-    allowed = np.uint32(c.board.permitted)
-    masked = bool(((pulses.on | pulses.off) & ~allowed).any())
-    pulses = Pulses(pulses.on & allowed, pulses.off & allowed, pulses.delay)
-    result = c.board.builder.add(pulses)
-    return Err.SOME_PERMITTED if masked and result >= 0 else result
-
-
-@command(Cmd.WVGO, Cmd.WVGOR)
-def _deprecated(c: Call) -> int:
-    return Err.DEPRECATED
-
-
-@command(Cmd.WVCRE)
-def _wvcre(c: Call) -> int:
-    wave_id = c.board.pool.create(c.board.builder.pending)
-    if wave_id >= 0:
-        c.board.builder.clear()
-    return wave_id
-
-
-@command(Cmd.WVCAP)
-def _wvcap(c: Call) -> int:
-    pct, pct_bool = c.p1, c.p2
-    if len(c.ext) == 4:
-        pad = (pct, pct_bool, _u32(c.ext))
-    elif pct_bool and not c.ext:
-        pad = (pct, pct_bool, 0)
-    elif not pct_bool and not c.ext:
-        pad = (pct, pct, 0)
-    else:
-        return Err.BAD_WAVE_ID  # what pigpio answers to other argument shapes
-    wave_id = c.board.pool.create(c.board.builder.pending, pad)
-    if wave_id >= 0:
-        c.board.builder.clear()
-    return wave_id
-
-
-@command(Cmd.WVDEL)
-def _wvdel(c: Call) -> int:
-    wave_id = c.p1
-    return c.board.pool.delete(wave_id)
-
-
-@command(Cmd.WVTX, Cmd.WVTXR, Cmd.WVTXM)
-def _wvtx(c: Call) -> int:
-    wave_id, mode = c.p1, c.p2
-    mode = {Cmd.WVTX: 0, Cmd.WVTXR: 1}.get(c.cmd, mode)
-    wave = c.board.pool.get(wave_id)
-    if wave is None:
-        return Err.BAD_WAVE_ID
-    if mode > 3:
-        return Err.BAD_WAVE_MODE
-    now = c.machine.now_us()
-    c.board.advance(now)
-    c.board.tx.send(now, wave_id, wave.pulses, repeat=bool(mode & 1), sync=mode >= 2)
-    return wave.cbs
-
-
-@command(Cmd.WVCHA)
-def _wvcha(c: Call) -> int:
-    program = parse_chain(c.ext, c.board.pool)
-    if isinstance(program, int):
-        return program
-    now = c.machine.now_us()
-    c.board.advance(now)
-    c.board.tx.send_chain(now, program, c.board.pool)
-    return 0
-
-
-@command(Cmd.WVBSY)
-def _wvbsy(c: Call) -> int:
-    now = c.machine.now_us()
-    c.board.advance(now)
-    return int(c.board.tx.busy(now))
-
-
-@command(Cmd.WVTAT)
-def _wvtat(c: Call) -> int:
-    now = c.machine.now_us()
-    c.board.advance(now)
-    return c.board.tx.wave_at(now)
-
-
-@command(Cmd.WVHLT)
-def _wvhlt(c: Call) -> int:
-    now = c.machine.now_us()
-    c.board.advance(now)
-    c.board.tx.halt(now)
-    return 0
-
-
-@command(Cmd.WVSM, Cmd.WVSP, Cmd.WVSC)
-def _wave_stats(c: Call) -> int:
-    which = c.p1
-    kind, error = {
-        Cmd.WVSM: ("micros", Err.BAD_WVSM_COMMND),
-        Cmd.WVSP: ("pulses", Err.BAD_WVSP_COMMND),
-        Cmd.WVSC: ("cbs", Err.BAD_WVSC_COMMND),
-    }[c.cmd]
-    return error if which > 2 else c.board.builder.stat(which, kind)

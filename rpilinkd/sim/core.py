@@ -26,6 +26,7 @@ from rpilinkd.sim.protocol import COMMAND_NAMES, Err
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
 from rpilinkd.sim.vcd import VcdWriter
+from rpilinkd.sim.wave_commands import WAVE_HANDLERS
 from rpilinkd.sim.wires import Crossing, Side, Wire, default_wires, load_wiring, resolve
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ _LOGGER = logging.getLogger(__name__)
 BOARDS = ("a", "b")
 PASS_INTERVAL_S = 0.0009  # pigpiod's alert thread wakes about every 0.9 ms
 SAMPLE_PERIODS_US = (1, 2, 4, 5, 8, 10)
+ALL_HANDLERS = {**HANDLERS, **WAVE_HANDLERS}  # every pigpiod command the emulator answers
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class Simulator:
         return int(resolve(Crossing.build(links), side(board), side(other))[0])
 
     def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int:
-        handler = HANDLERS.get(cmd)
+        handler = ALL_HANDLERS.get(cmd)
         board.stats["commands"] += 1
         name = COMMAND_NAMES.get(cmd, str(cmd))
         self.commands[name] = self.commands.get(name, 0) + 1
