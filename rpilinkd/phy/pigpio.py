@@ -25,6 +25,7 @@ from rpilinkd.phy.base import ControlsChanged, FrameReceived, Levels, PhyBackend
 from rpilinkd.phy.codec import U32, BusTiming, Masks, ReportDecoder, encode, pack_wvag
 from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream
 from rpilinkd.phy.pins import ControlLine, PinMap
+from rpilinkd.phy.sampling import SamplePeriodCheck
 from rpilinkd.pigpio_protocol import Cmd
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class PigpioPhy(PhyBackend):
         self._client: PigpiodClient | None = None
         self._stream: ReportStream | None = None
         self._decoder = ReportDecoder(self.masks)
+        self.sampling = SamplePeriodCheck(timing.sample_us, self.where)
         self._reader: asyncio.Task[None] | None = None
         self._driving = False
         self.stats = dict.fromkeys(
@@ -114,6 +116,7 @@ class PigpioPhy(PhyBackend):
         framing = self._decoder.framing
         self._decoder = ReportDecoder(self.masks, initial_level=levels)
         self._decoder.framing = framing
+        self.sampling = SamplePeriodCheck(self.timing.sample_us, self.where)  # pigpiod may be new
         self._deliver(ControlsChanged(self._decoder.levels_of(levels)))
         self._reader = asyncio.create_task(self._read_reports(), name=f"reports {self.where}")
         _LOGGER.info("pigpio backend on %s: notify handle %d, line rate %.0f B/s",
@@ -244,6 +247,7 @@ class PigpioPhy(PhyBackend):
             if not chunk:
                 break
             self.stats["report_bytes"] += len(chunk)
+            self.sampling.feed(chunk)
             decoded = self._decoder.feed(chunk)
             self.stats["orphan_bytes"] += decoded.orphan_bytes
             self.stats["empty_frames"] += decoded.empty_frames

@@ -100,7 +100,10 @@ class Daemon:
 
 
 class System:
-    def __init__(self, workdir: Path, *, sample_us: int = 5, config: str = "") -> None:
+    def __init__(
+        self, workdir: Path, *, sample_us: int = 5, config: str = "",
+        daemon_sample_us: int | None = None,  # what the daemons are told (default: the truth)
+    ) -> None:  # fmt: skip
         self.workdir = workdir
         self.control = workdir / "sim.sock"
         self.sim = Child(
@@ -109,7 +112,7 @@ class System:
             stderr_path=workdir / "sim.log",
         )  # fmt: skip
         ports = self.sim.read_json_line()
-        bus = f"[bus]\nsample_us = {sample_us}\n"
+        bus = f"[bus]\nsample_us = {daemon_sample_us or sample_us}\n"
         self.daemons = {
             board: Daemon(board, name, workdir, ports[board], bus + config)
             for board, name in NODES.items()

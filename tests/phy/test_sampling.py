@@ -1,0 +1,69 @@
+"""Spotting a pigpiod that samples more slowly than bus.sample_us says."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rpilinkd.phy.sampling import GAPS_NEEDED, SamplePeriodCheck
+from tests.support.system import System
+
+
+def reports(ticks: list[int], flags: int = 0) -> bytes:
+    words = np.zeros((len(ticks), 3), "<u4")
+    words[:, 0] = flags << 16
+    words[:, 1] = np.array(ticks, np.uint64) % (1 << 32)
+    return words.tobytes()
+
+
+def frame_edges(period: int, count: int, start: int, rng: np.random.Generator) -> list[int]:
+    """Edge ticks as a pigpiod sampling every ``period`` µs reports a frame, with jitter."""
+    gaps = period * rng.integers(1, 3, count) + rng.integers(-1, 2, count) * (period > 1)
+    return [int(t) for t in start + np.cumsum(gaps)]
+
+
+@pytest.mark.parametrize(("config_us", "pigpiod_us", "warns"),
+                         [(1, 5, True), (2, 10, True), (5, 5, False), (1, 1, False),
+                          (5, 1, False)])  # fmt: skip
+def test_only_a_slower_pigpiod_is_reported(
+    config_us: int, pigpiod_us: int, warns: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(config_us * 100 + pigpiod_us)
+    check = SamplePeriodCheck(config_us, "127.0.0.1:8888")
+    start = (1 << 32) - 500  # the tick wraps inside the stream
+    for _ in range(20):
+        edges = frame_edges(max(config_us, pigpiod_us), 40, start, rng)
+        stream = reports(edges)
+        for cut in range(0, len(stream), 100):  # any chunking, records split
+            check.feed(stream[cut : cut + 100])
+        start = edges[-1] + 5000  # a pause between frames: not a sample gap
+    assert check.done
+    assert (check.suspected_us is not None) == warns
+    assert any("seems to sample every" in r.getMessage() for r in caplog.records) == warns
+
+
+def test_handshakes_and_watchdog_reports_decide_nothing() -> None:
+    check = SamplePeriodCheck(1, "here")
+    check.feed(reports(list(range(0, 10_000_000, 3000))))  # control lines only: ms apart
+    check.feed(reports(list(range(5, 5 * 2 * GAPS_NEEDED, 5)), flags=0x20))  # watchdog
+    assert not check.done
+
+
+def test_a_daemon_told_the_wrong_period_says_so(tmp_path: Path) -> None:
+    system = System(tmp_path, sample_us=5, daemon_sample_us=1)  # pigpiod -s 5, config says 1
+    try:
+        for daemon in system.daemons.values():
+            daemon.start()
+        log = system.daemon("b").log
+        deadline = time.monotonic() + 30
+        while "seems to sample every" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        line = next(x for x in log.read_text().splitlines() if "seems to sample every" in x)
+        assert "bus.sample_us = 1" in line
+        assert logging.getLevelName(logging.WARNING) in line
+    finally:
+        system.stop()
