@@ -166,3 +166,32 @@ async def test_sigterm_fails_pending_sends_with_shutting_down(system: System) ->
             assert time.monotonic() - stopping_at < 5  # nothing hangs
         finally:
             os.kill(b_daemon.child.pid, signal.SIGCONT)
+
+
+CABLE = [f"D{i}" for i in range(8)] + [f"{line}_{way}" for line in ("STB", "FRM", "REQ", "RW")
+                                      for way in ("AB", "BA")]  # fmt: skip
+
+
+async def test_a_cut_and_mended_cable_and_a_restarted_pigpiod_renegotiate(system: System) -> None:
+    a_daemon, b_daemon = system.daemon("a"), system.daemon("b")
+    async with Client(str(a_daemon.socket)) as a, Client(str(b_daemon.socket)) as b:
+        await b.bind(6)
+        for wire in CABLE:  # unplug the whole cable
+            assert system.sim_request(op="fault", kind="cut", wire=wire)["ok"]
+        await asyncio.to_thread(a_daemon.wait_for, "arbitrating", 5)
+        await asyncio.to_thread(b_daemon.wait_for, "arbitrating", 5)
+        with pytest.raises(LinkDownError):
+            await a.send(6, b"into the void")
+        assert system.sim_request(op="clear-faults")["ok"]  # plug it back in
+        for daemon in (a_daemon, b_daemon):
+            await asyncio.to_thread(daemon.wait_for, "up", 15)
+        await a.send(6, b"mended")
+        assert (await b.receive(timeout=10)).data == b"mended"
+        assert system.sim_request(op="restart", board="a", down_s=0.3)["ok"]  # pigpiod restarts
+        await asyncio.to_thread(a_daemon.wait_for, "up", 20)
+        await a.send(6, b"pigpiod is back")
+        assert (await b.receive(timeout=10)).data == b"pigpiod is back"
+        assert (await a.status())["link_ups"] == 3  # first, after the cable, after pigpiod
+    for daemon in (a_daemon, b_daemon):
+        assert daemon.child is not None
+        assert daemon.child.proc.poll() is None  # neither daemon restarted
