@@ -41,6 +41,7 @@ PUD_DOWN = 1
 ONE_SHOT, ONE_SHOT_SYNC = 0, 2
 NO_TX_WAVE = 9999
 POLL_S = 0.0005
+TIMER_GRAIN_S = 0.001  # asyncio's sleeps end on whole milliseconds (epoll)
 
 
 class PigpioPhy(PhyBackend):
@@ -222,9 +223,15 @@ class PigpioPhy(PhyBackend):
         return results[-1]
 
     async def _wait_done(self, wave_id: int, expected_end: float, *, last: bool) -> None:
-        """Sleep until the wave should be over, then poll pigpiod; then delete it."""
+        """Sleep until the wave should be over, then poll pigpiod; then delete it.
+
+        asyncio's timers fire on epoll's 1 ms grid, so a short wave (an ACK is
+        ~0.1 ms) would cost a whole millisecond per turn-around: sleep only the
+        part of the wait beyond that grain, and poll (a round trip) near the end.
+        """
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(max(0.0, expected_end - loop.time()))
+        if expected_end - loop.time() > TIMER_GRAIN_S:
+            await asyncio.sleep(expected_end - loop.time() - TIMER_GRAIN_S)
         deadline = max(expected_end, loop.time()) + 1.0 + self.timeout
         while True:
             if last:
@@ -235,7 +242,8 @@ class PigpioPhy(PhyBackend):
                 break
             if loop.time() > deadline:
                 raise PhyTimeoutError(f"wave {wave_id} on {self.where} did not finish")
-            await asyncio.sleep(POLL_S)
+            if loop.time() > expected_end + TIMER_GRAIN_S:
+                await asyncio.sleep(POLL_S)  # late: pigpiod is slow, do not hammer it
         await self.client.command(Cmd.WVDEL, wave_id)
 
     # -- receiving ------------------------------------------------------------------------

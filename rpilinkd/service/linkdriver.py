@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
@@ -22,9 +22,27 @@ from rpilinkd.link import Connection, LinkDown, LinkState
 from rpilinkd.link.arbiter import Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
+from rpilinkd.phy.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)
 EventSink = Callable[[Any, float], None]
+
+
+def coalesce(writes: Iterable[tuple[ControlLine, bool]]) -> list[dict[ControlLine, bool]]:
+    """Ordered single-line writes as few ``set_controls`` calls as keep their order.
+
+    A call drives its low lines before its high ones, so a run of lows followed by
+    highs (the slave's REQ low, RW high) is one call and one pigpiod round trip; a
+    low after a high, or a line written twice, starts a new call.
+    """
+    calls: list[dict[ControlLine, bool]] = []
+    for line, level in writes:
+        current = calls[-1] if calls else None
+        if current is None or line in current or (not level and any(current.values())):
+            calls.append({line: level})
+        else:
+            current[line] = level
+    return calls
 
 
 class LinkDriver:
@@ -146,8 +164,8 @@ class LinkDriver:
     async def _apply_bus(self) -> None:
         bus = self.bus
         assert bus is not None
-        for line, level in bus.writes():
-            await self.phy.set_controls({line: level})
+        for levels in coalesce(bus.writes()):
+            await self.phy.set_controls(levels)
         request = bus.data_request()
         if request is True:
             await self.phy.drive_data(True)
