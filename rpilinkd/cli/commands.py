@@ -54,6 +54,7 @@ async def listen(path: str, args: argparse.Namespace) -> int:
 async def status(path: str, args: argparse.Namespace) -> int:
     async with Client(path, name="rpilink status") as client:
         state = await client.status()
+        figures = await client.stats()
     if args.json:
         print(json.dumps(state, indent=2))
         return 0
@@ -63,6 +64,11 @@ async def status(path: str, args: argparse.Namespace) -> int:
     for key in ("uptime_s", "state_since_s", "link_ups", "session", "peer_epoch", "max_message",
                 "frame_payload", "window", "line_rate_Bps", "sample_us", "backend", "error_level"):
         print(f"  {key:<14} {state.get(key)}")  # fmt: skip
+    print(f"  {'traffic':<14} {figures['messages_sent']} messages sent, "
+          f"{figures['messages_received']} received, {figures['delivery_failures']} failed")
+    print(f"  {'wire':<14} {figures['retransmissions']} frames resent, {figures['crc_errors']} "
+          f"CRC errors, {figures['bad_frames']} malformed, "
+          f"{figures.get('internal_errors', 0)} internal errors")  # fmt: skip
     return 0
 
 

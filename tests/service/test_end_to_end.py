@@ -104,6 +104,7 @@ def test_status_cli(system: System) -> None:
     assert b'"link": "up"' in done.stdout
     human = rpilink(system, "b", "status")
     assert b"link up as" in human.stdout
+    assert b"0 CRC errors" in human.stdout
 
 
 def test_cat_pipes_both_ways(system: System) -> None:
