@@ -73,8 +73,8 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     services = _optional_services(daemon)  # before serving: their config errors stop start-up
     await daemon.api.start(listen if listen is not None else inherited_socket())
     tasks = [asyncio.create_task(daemon.driver.run(), name="link driver"),
-             asyncio.create_task(_keep_systemd_posted(daemon), name="systemd"),
-             asyncio.create_task(WireHealth(daemon.node).watch(), name="wire health")]  # fmt: skip
+             asyncio.create_task(_keep_systemd_posted(daemon), name="systemd")]  # fmt: skip
+    services.append(("wire health", WireHealth(daemon.node).watch))
     tasks += [asyncio.create_task(_supervised(name, run), name=name) for name, run in services]
     daemon.notifier.ready(_status_line(daemon))
     _LOGGER.info("rpilinkd %s serving %s as node %s", __version__, config.api.socket,
@@ -119,7 +119,7 @@ def _optional_services(daemon: Daemon) -> list[Service]:
 
 
 async def _supervised(name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run an optional service; a bug in it is logged and it starts again, the link goes on."""
+    """Run a service the link does not need; a bug in it is logged and it starts again."""
     while True:
         try:
             await run()
