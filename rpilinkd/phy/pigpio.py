@@ -41,6 +41,7 @@ PUD_DOWN = 1
 ONE_SHOT, ONE_SHOT_SYNC = 0, 2
 NO_TX_WAVE = 9999
 POLL_S = 0.0005
+MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
 TIMER_GRAIN_S = 0.001  # asyncio's sleeps end on whole milliseconds (epoll)
 
 
@@ -100,6 +101,11 @@ class PigpioPhy(PhyBackend):
         self._stream = ReportStream(self.host, self.port, timeout=self.timeout)
         try:
             await self._client.connect()
+            version = await self._client.command(Cmd.PIGPV)
+            if version < MIN_PIGPIO_VERSION:
+                raise PhyError(f"pigpiod at {self.where} is version {version}; rpilinkd needs "
+                               f"{MIN_PIGPIO_VERSION} or later (WVCAP): upgrade the pigpio "
+                               "package (Raspberry Pi OS Bullseye and Bookworm ship 79)")
             handle = await self._stream.open()
             pins = self.pins
             inputs = [pins.in_pin(line) for line in ControlLine]
