@@ -203,20 +203,29 @@ class PhyBackend(abc.ABC):
 async def open_with_retry(
     backend: PhyBackend, *, retry_s: float, stop: asyncio.Event | None = None
 ) -> bool:
-    """Open ``backend``, retrying while it is unavailable; logs the outage once.
+    """Open ``backend``, retrying while it fails; logs each cause once, not each attempt.
 
-    Returns False if ``stop`` was set before the backend could be opened.
-    Raises other :class:`PhyError` s (a reachable pigpiod that refuses the setup).
+    Two causes: pigpiod unreachable (:class:`PhyUnavailableError`, one line per
+    outage) and a reachable pigpiod that refuses the setup (too old, pins
+    denied: one line per distinct refusal). Returns False if ``stop`` was set
+    before the backend could be opened.
     """
     failed_since: float | None = None
+    logged = ""  # the cause last logged
     loop = asyncio.get_running_loop()
     while stop is None or not stop.is_set():
         try:
             await backend.open()
-        except PhyUnavailableError as exc:
+        except PhyError as exc:
             if failed_since is None:
                 failed_since = loop.time()
-                _LOGGER.error("%s; retrying every %.1f s", exc.message, retry_s)
+            unavailable = isinstance(exc, PhyUnavailableError)
+            cause = "unavailable" if unavailable else exc.message
+            if cause != logged:
+                _LOGGER.error("%s%s; retrying every %.1f s",
+                              "" if unavailable else "bus backend refused: ", exc.message,
+                              retry_s)  # fmt: skip
+                logged = cause
             if stop is None:
                 await asyncio.sleep(retry_s)
             else:

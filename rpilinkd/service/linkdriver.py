@@ -86,20 +86,9 @@ class LinkDriver:
     # -- the outer loop: (re)connect to pigpiod ------------------------------------------
 
     async def run(self) -> None:
-        refused = ""  # the last setup error, logged once
         while not self._stop.is_set():
-            try:
-                if not await open_with_retry(self.phy, retry_s=self.retry_s, stop=self._stop):
-                    return
-            except PhyError as exc:  # pigpiod is there but refuses us (too old, pins denied)
-                if exc.message != refused:
-                    _LOGGER.error("bus backend refused: %s; retrying every %.1f s",
-                                  exc.message, self.retry_s)  # fmt: skip
-                    refused = exc.message
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.retry_s)
-                continue
-            refused = ""
+            if not await open_with_retry(self.phy, retry_s=self.retry_s, stop=self._stop):
+                return
             self.phy_up = True
             try:
                 await self._session()
