@@ -155,6 +155,7 @@ class Decoded:
     events: list[tuple[str, object]]
     orphan_bytes: int = 0
     empty_frames: int = 0
+    ticks: U32 | None = None  # of the level-change reports (sampling.py reads pigpiod's -s)
 
 
 class ReportDecoder:
@@ -189,16 +190,19 @@ class ReportDecoder:
         usable = len(data) - len(data) % REPORT.itemsize
         self._partial = data[usable:]
         words = np.frombuffer(data, "<u4", usable // 4).reshape(-1, 3)
-        levels = words[:, 2].copy()  # contiguous: every later pass runs faster
         if len(words) and words[:, 0].max() > 0xFFFF:  # watchdog/alive reports carry no edge
-            levels = levels[(words[:, 0] >> 16) == 0]
+            words = words[(words[:, 0] >> 16) == 0]
+        levels = words[:, 2].copy()  # contiguous: every later pass runs faster
         if not len(levels):
             return Decoded([])
         previous = np.empty(len(levels), np.uint32)
         previous[0] = self._last
         previous[1:] = levels[:-1]
         self._last = int(levels[-1])
-        return self._framed(levels, previous) if self.framing else self._controls(levels, previous)
+        decode = self._framed if self.framing else self._controls
+        decoded = decode(levels, previous)
+        decoded.ticks = words[:, 1]
+        return decoded
 
     def _controls(self, levels: U32, previous: U32) -> Decoded:
         changed = np.flatnonzero(((levels ^ previous) & self._control_mask) != 0)

@@ -261,8 +261,9 @@ class PigpioPhy(PhyBackend):
             if not chunk:
                 break
             self.stats["report_bytes"] += len(chunk)
-            self.sampling.feed(chunk)
             decoded = self._decoder.feed(chunk)
+            if decoded.ticks is not None:
+                self.sampling.feed(decoded.ticks)
             self.stats["orphan_bytes"] += decoded.orphan_bytes
             self.stats["empty_frames"] += decoded.empty_frames
             for kind, value in decoded.events:

@@ -15,34 +15,27 @@ import logging
 
 import numpy as np
 
+from rpilinkd.phy.codec import U32
+
 _LOGGER = logging.getLogger(__name__)
-REPORT_SIZE = 12  # seqno u16, flags u16, tick u32, level u32
 INSIDE_FRAME_US = 64  # gaps longer than this are between frames or handshakes
 GAPS_NEEDED = 256
 PERCENTILE = 5
 
 
 class SamplePeriodCheck:
-    """Feed it the raw report stream until ``done``; it warns at most once."""
+    """Feed it the ticks of level-change reports until ``done``; it warns at most once."""
 
     def __init__(self, sample_us: int, where: str) -> None:
         self.sample_us, self.where = sample_us, where
         self.done = False
         self.suspected_us: int | None = None  # pigpiod's apparent period, if it is too slow
-        self._partial = b""
         self._last_tick: int | None = None
-        self._gaps: list[np.ndarray] = []
+        self._gaps: list[U32] = []
         self._count = 0
 
-    def feed(self, chunk: bytes) -> None:
-        if self.done:
-            return
-        data = self._partial + chunk
-        usable = len(data) - len(data) % REPORT_SIZE
-        self._partial = data[usable:]
-        words = np.frombuffer(data, "<u4", usable // 4).reshape(-1, 3)
-        ticks = words[(words[:, 0] >> 16) == 0, 1]  # level changes only, no watchdog/alive
-        if not len(ticks):
+    def feed(self, ticks: U32) -> None:
+        if self.done or not len(ticks):
             return
         if self._last_tick is not None:
             ticks = np.concatenate(([np.uint32(self._last_tick)], ticks))
@@ -54,7 +47,7 @@ class SamplePeriodCheck:
         if self._count >= GAPS_NEEDED:
             self._decide(np.concatenate(self._gaps))
 
-    def _decide(self, gaps: np.ndarray) -> None:
+    def _decide(self, gaps: U32) -> None:
         self.done = True
         self._gaps.clear()
         shortest = float(np.percentile(gaps, PERCENTILE))

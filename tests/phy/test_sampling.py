@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rpilinkd.phy.codec import Masks, ReportDecoder
+from rpilinkd.phy.pins import DEFAULT_PINS
 from rpilinkd.phy.sampling import GAPS_NEEDED, SamplePeriodCheck
 from tests.support.system import System
 
@@ -18,6 +21,18 @@ def reports(ticks: list[int], flags: int = 0) -> bytes:
     words[:, 0] = flags << 16
     words[:, 1] = np.array(ticks, np.uint64) % (1 << 32)
     return words.tobytes()
+
+
+def through_decoder(check: SamplePeriodCheck) -> Callable[[bytes], None]:
+    """Raw report bytes into the check by way of the bus decoder, as PigpioPhy wires them."""
+    decoder = ReportDecoder(Masks.from_pins(DEFAULT_PINS))
+
+    def feed(chunk: bytes) -> None:
+        ticks = decoder.feed(chunk).ticks
+        if ticks is not None:
+            check.feed(ticks)
+
+    return feed
 
 
 def frame_edges(period: int, count: int, start: int, rng: np.random.Generator) -> list[int]:
@@ -34,12 +49,13 @@ def test_only_a_slower_pigpiod_is_reported(
 ) -> None:
     rng = np.random.default_rng(config_us * 100 + pigpiod_us)
     check = SamplePeriodCheck(config_us, "127.0.0.1:8888")
+    feed = through_decoder(check)
     start = (1 << 32) - 500  # the tick wraps inside the stream
     for _ in range(20):
         edges = frame_edges(max(config_us, pigpiod_us), 40, start, rng)
         stream = reports(edges)
         for cut in range(0, len(stream), 100):  # any chunking, records split
-            check.feed(stream[cut : cut + 100])
+            feed(stream[cut : cut + 100])
         start = edges[-1] + 5000  # a pause between frames: not a sample gap
     assert check.done
     assert (check.suspected_us is not None) == warns
@@ -48,8 +64,9 @@ def test_only_a_slower_pigpiod_is_reported(
 
 def test_handshakes_and_watchdog_reports_decide_nothing() -> None:
     check = SamplePeriodCheck(1, "here")
-    check.feed(reports(list(range(0, 10_000_000, 3000))))  # control lines only: ms apart
-    check.feed(reports(list(range(5, 5 * 2 * GAPS_NEEDED, 5)), flags=0x20))  # watchdog
+    feed = through_decoder(check)
+    feed(reports(list(range(0, 10_000_000, 3000))))  # control lines only: ms apart
+    feed(reports(list(range(5, 5 * 2 * GAPS_NEEDED, 5)), flags=0x20))  # watchdog
     assert not check.done
 
 
