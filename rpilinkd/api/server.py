@@ -137,6 +137,7 @@ class Session:
 
     def _handle(self, obj: object) -> None:
         request_id = obj.get("id") if isinstance(obj, dict) else None
+        reply_id = request_id if isinstance(request_id, int) else None  # for errors
         try:
             request = parse_request(obj)
             if request.op == "send":
@@ -146,10 +147,10 @@ class Session:
         except RpilinkError as exc:
             if isinstance(exc, ApiError):
                 self.server.count("bad_requests")
-            self.reply(error(request_id if isinstance(request_id, int) else None, exc))
+            self.reply(error(reply_id, exc))
         except Exception:  # a bug of ours: answer, log it, keep serving
             _LOGGER.exception("internal error answering %r", obj)
-            self.reply(error(request_id if isinstance(request_id, int) else None, INTERNAL))
+            self.reply(error(reply_id, INTERNAL))
 
     def _start_send(self, request: Request) -> None:
         if self.server.closing:

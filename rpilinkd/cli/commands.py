@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rpilinkd.client import Client
@@ -121,37 +122,50 @@ def progress(done: int, total: int, started: float, size: int) -> None:
     sys.stderr.flush()
 
 
-async def bench(path: str, args: argparse.Namespace) -> int:
-    payload = bytes(range(256)) * (args.size // 256 + 1)
-    payload = payload[: args.size]
+async def measure(
+    client: Client, port: int, *, count: int, size: int, parallel: int,
+    on_progress: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Send ``count`` messages of ``size`` bytes to ``port``, ``parallel`` at once: the summary.
+
+    ``on_progress(done, started)`` is called after each message (``rpilink bench``'s bar).
+    """
+    payload = (bytes(range(256)) * (size // 256 + 1))[:size]
     latencies: list[float] = []
     failures: dict[str, int] = {}
+    started = time.monotonic()
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for _ in queue:
+            began = time.monotonic()
+            try:
+                await client.send(port, payload)
+                latencies.append(time.monotonic() - began)
+            except RpilinkError as exc:
+                failures[exc.code] = failures.get(exc.code, 0) + 1
+            if on_progress is not None:
+                on_progress(len(latencies) + sum(failures.values()), started)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, parallel))))
+    return bench_summary(latencies, failures, time.monotonic() - started, size)
+
+
+async def bench(path: str, args: argparse.Namespace) -> int:
     async with Client(path, name="rpilink bench") as client:
-        started = time.monotonic()
-        queue = iter(range(args.count))
-
-        async def worker() -> None:
-            for _ in queue:
-                began = time.monotonic()
-                try:
-                    await client.send(args.port, payload)
-                    latencies.append(time.monotonic() - began)
-                except RpilinkError as exc:
-                    failures[exc.code] = failures.get(exc.code, 0) + 1
-                progress(len(latencies) + sum(failures.values()), args.count, started, args.size)
-
-        await asyncio.gather(*(worker() for _ in range(max(1, args.parallel))))
-        elapsed = time.monotonic() - started
+        summary = await measure(
+            client, args.port, count=args.count, size=args.size, parallel=args.parallel,
+            on_progress=lambda done, started: progress(done, args.count, started, args.size),
+        )  # fmt: skip
     if sys.stderr.isatty():
         sys.stderr.write("\n")
-    summary = bench_summary(latencies, failures, elapsed, args.size)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         width = max(len(k) for k in summary)
         for key, value in summary.items():
             print(f"{key:<{width}}  {value}")
-    return 0 if not failures else 1
+    return 0 if not summary["failed"] else 1
 
 
 def bench_summary(latencies: list[float], failures: dict[str, int], elapsed: float,

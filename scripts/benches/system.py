@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
+from rpilinkd.cli.commands import measure
 from rpilinkd.client import Client
+from rpilinkd.config import BusConfig
+from rpilinkd.phy.codec import BusTiming
 from tests.support.system import System
 
 DESCRIPTION = "messages between two daemons on the emulator, as % of the raw line rate"
@@ -16,64 +18,50 @@ IN_FLIGHT = 16  # sends waiting at once, as `rpilink bench` does by default
 PORT = 5
 
 
-async def throughput(system: System, size: int, count: int) -> float:
-    """Payload bytes per second from alpha to beta, with IN_FLIGHT sends outstanding."""
+async def measured(
+    system: System, port: int, *, size: int, count: int, parallel: int
+) -> dict[str, Any]:
+    """``rpilink bench``'s measurement from alpha to a reader of ``port`` on beta."""
     async with (
         Client(str(system.daemon("a").socket)) as alpha,
         Client(str(system.daemon("b").socket)) as beta,
     ):
-        await beta.bind(PORT)
-        slots = asyncio.Semaphore(IN_FLIGHT)
-
-        async def send_one() -> None:
-            async with slots:
-                await alpha.send(PORT, bytes(size))
+        await beta.bind(port)
 
         async def receive_all() -> None:
             for _ in range(count):
                 await beta.receive(timeout=60)
 
         receiving = asyncio.create_task(receive_all())
-        started = time.monotonic()
-        await asyncio.gather(*(send_one() for _ in range(count)))
-        elapsed = time.monotonic() - started
+        summary = await measure(alpha, port, count=count, size=size, parallel=parallel)
         await receiving
-    return count * size / elapsed
-
-
-async def latency(system: System, count: int) -> float:
-    """Median time from send to acceptance of one small message on an idle link, ms."""
-    async with (
-        Client(str(system.daemon("a").socket)) as alpha,
-        Client(str(system.daemon("b").socket)) as beta,
-    ):
-        await beta.bind(PORT + 1)
-        times = []
-        for _ in range(count):
-            started = time.monotonic()
-            await alpha.send(PORT + 1, b"ping")
-            times.append(time.monotonic() - started)
-            await beta.receive(timeout=10)
-    return statistics.median(times) * 1e3
+    assert not summary["failed"], summary
+    return summary
 
 
 def run(quick: bool) -> dict[str, float | int | str]:
     figures: dict[str, float | int | str] = {}
     for sample_us in (5, 1):
-        line_rate = 1e6 / (2 * sample_us)  # default timing: a byte every two samples
+        line_rate = BusTiming.from_config(BusConfig(sample_us=sample_us)).line_rate_bps
         with tempfile.TemporaryDirectory(prefix="rpilink-bench-") as workdir:
             system = System(Path(workdir), sample_us=sample_us).start()
             try:
                 scale = 5 // sample_us  # a faster bus moves more in the same time
                 for size, count in ((1024, 150 if quick else 600), (8192, 30 if quick else 120)):
-                    rate = asyncio.run(throughput(system, size, count * scale))
+                    summary = asyncio.run(measured(system, PORT, size=size, count=count * scale,
+                                                   parallel=IN_FLIGHT))  # fmt: skip
                     name = f"s{sample_us}_{size // 1024}KiB"
-                    figures[f"{name}_kBps"] = round(rate / 1e3, 1)
-                    figures[f"{name}_pct_of_line_rate"] = round(100 * rate / line_rate, 1)
-                ms = asyncio.run(latency(system, 20 if quick else 100))
-                figures[f"s{sample_us}_idle_latency_p50_ms"] = round(ms, 1)
+                    figures[f"{name}_kBps"] = summary["kB_per_s"]
+                    figures[f"{name}_pct_of_line_rate"] = round(
+                        100 * summary["kB_per_s"] * 1e3 / line_rate, 1
+                    )
+                idle = asyncio.run(measured(system, PORT + 1, size=4,
+                                            count=20 if quick else 100, parallel=1))  # fmt: skip
+                figures[f"s{sample_us}_idle_latency_p50_ms"] = idle["latency_p50_ms"]
             finally:
                 system.stop()
-    figures["note"] = (f"{IN_FLIGHT} sends in flight; payload bytes over the raw line rate "
-                       "(frame headers, CRCs, acks and bus turn-arounds are the difference)")
+    figures["note"] = (
+        f"{IN_FLIGHT} sends in flight; payload bytes over the raw line rate "
+        "(frame headers, CRCs, acks and bus turn-arounds are the difference)"
+    )
     return figures

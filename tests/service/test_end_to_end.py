@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -196,3 +197,16 @@ async def test_a_cut_and_mended_cable_and_a_restarted_pigpiod_renegotiate(system
     for daemon in (a_daemon, b_daemon):
         assert daemon.child is not None
         assert daemon.child.proc.poll() is None  # neither daemon restarted
+
+
+async def test_bench_reports_what_it_sent(system: System) -> None:
+    async with Client(str(system.daemon("b").socket)) as b:
+        await b.bind(9)
+        done = await asyncio.to_thread(rpilink, system, "a", "bench", "9", "--count", "20",
+                                       "--size", "100", "--json")  # fmt: skip
+        for _ in range(20):
+            await b.receive(timeout=10)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["messages"], summary["failed"], summary["bytes_per_message"]) == (20, {}, 100)
+    assert summary["latency_p50_ms"] > 0
