@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.procs import free_port
+from tests.support.procs import Child, free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -20,7 +20,7 @@ class Broker:
         self.workdir = workdir
         self.port = port or free_port()
         self.users = users
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
 
     def _config(self) -> Path:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "user root",
@@ -40,11 +40,8 @@ class Broker:
         return path
 
     def start(self) -> Broker:
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self._config())],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.child = Child([MOSQUITTO, "-c", str(self._config())],
+                           stderr_path=self.workdir / "mosquitto.stderr")  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -52,10 +49,9 @@ class Broker:
                 return self
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on {self.port}")
+        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.child.stderr_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
+        if self.child is not None:
+            self.child.stop()  # SIGTERM by PID, SIGKILL if it lingers
+        self.child = None
