@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rpilinkd.errors import ConfigError
-from rpilinkd.phy.pins import PinMap
+from rpilinkd.pins import PinMap
 
 DEFAULT_CONFIG_PATH = Path("/etc/rpilink/rpilinkd.toml")
 SAMPLE_PERIODS_US = (1, 2, 4, 5, 8, 10)
@@ -72,6 +72,10 @@ class BusConfig:
     hold_us: int = setting(0, "strobe high time after the rise, µs (0: one sample)", min=0)
     gap_us: int = setting(0, "frame-enable low time between frames, µs (0: one sample)", min=0)
     max_frame: int = setting(1024, "largest frame the bus carries, bytes", min=32, max=2048)
+    debounce_us: int = setting(
+        0, "control inputs count a level only once it held this long, µs (0: four samples)",
+        min=0, max=10_000,
+    )
 
     def _or_sample(self, value: int) -> int:
         return value or self.sample_us
@@ -87,6 +91,10 @@ class BusConfig:
     @property
     def effective_gap_us(self) -> int:
         return self._or_sample(self.gap_us)
+
+    @property
+    def effective_debounce_us(self) -> int:
+        return self.debounce_us or 4 * self.sample_us
 
     @property
     def line_rate_bps(self) -> float:
@@ -111,6 +119,10 @@ class LinkConfig:
     )
     turn_ms: float = setting(
         20.0, "how long one side keeps the data lines while the other waits, ms", min=1
+    )
+    resume_s: float = setting(
+        5.0, "a dropped link that comes back within this resends what was in flight, s "
+        "(0: fail it at once)", min=0, max=3600,
     )
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ events, log lines); the client library maps it back to the class with
      |    +-- PhyTimeoutError            phy_timeout
      +-- LinkError                       link_error
      |    +-- FrameError (ValueError)    bad_frame        counted in stats, never reaches a user
+     |    |    +-- CrcError               crc_error        a CRC did not match (wire damage)
      |    +-- LinkDownError              link_down
      |    +-- DeliveryError              delivery_failed  not acknowledged after the retry budget
      |    |    +-- PeerRestartedError    peer_restarted   in flight when the peer rebooted
@@ -111,6 +112,12 @@ class FrameError(LinkError, ValueError):
     """Bytes that are not a valid frame (bad CRC, length, type, ...)."""
 
     code = "bad_frame"
+
+
+class CrcError(FrameError):
+    """A frame's header or body CRC did not match: damage on the wire."""
+
+    code = "crc_error"
 
 
 class LinkDownError(LinkError):

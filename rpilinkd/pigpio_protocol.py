@@ -1,4 +1,7 @@
-"""pigpiod's socket protocol, shared by the bus backend and the emulator.
+"""pigpiod's socket protocol and limits, shared by the bus backend and the emulator.
+
+The one place that knows pigpiod: command numbers, error codes, packing, pin
+modes and pulls, wave modes, and the daemon's limits.
 
 Facts from pigpio v79 (``pigpio.h``, ``command.h``, ``pigpio.py``): requests
 and replies are 16 bytes, four little-endian uint32 (``cmd, p1, p2, p3``). In
@@ -24,6 +27,39 @@ MAX_EXTENSION: Final = 1 << 16
 NTFY_EVENT: Final = 0x80
 NTFY_ALIVE: Final = 0x40
 NTFY_WDOG: Final = 0x20
+
+# pin modes, pulls and wave transmit modes (pigpio.h)
+MODE_INPUT: Final = 0
+MODE_OUTPUT: Final = 1
+PUD_OFF: Final = 0
+PUD_DOWN: Final = 1
+PUD_UP: Final = 2
+WAVE_MODE_ONE_SHOT: Final = 0
+WAVE_MODE_ONE_SHOT_SYNC: Final = 2
+
+#: reports are written in chunks of PIPE_BUF / 12
+MAX_EMITS: Final = 341
+PIGPIO_VERSION: Final = 79
+HW_REVISION_PI3B: Final = 0xA02082
+#: GPIO 2-27 for a Pi 3B/4B (pigpio's default `-x` permission mask)
+DEFAULT_PERMITTED: Final = 0x0FFFFFFC
+ALIVE_AFTER_US: Final = 60_000_000
+NOTIFY_SLOTS: Final = 32
+MAX_FILTER_US: Final = 300_000  # FG / FN steady time
+
+# waveform limits
+WAVE_MAX_PULSES: Final = 12_000
+WAVE_MAX_MICROS: Final = 1_800_000_000
+MAX_WAVES: Final = 250
+WAVE_MAX_CBS: Final = 25_016
+WAVE_USABLE_CBS: Final = 23_836  # without the chain reserve
+WAVE_MAX_OOL: Final = 16_748
+WAVE_USABLE_OOL: Final = 15_958
+WAVE_START_DELAY_US: Final = 20  # every non-SYNC wave starts with this delay
+WAVE_NOT_FOUND: Final = 9998
+NO_TX_WAVE: Final = 9999
+#: 12-byte pulses that fit one WVAG extension (the 64 KiB buffer)
+WVAG_MAX_PULSES: Final = (MAX_EXTENSION - 1) // 12
 
 
 class Cmd:
@@ -133,7 +169,6 @@ class Err:
     BAD_FILTER = -125
     BAD_PAD = -126
     BAD_STRENGTH = -127
-
 
 
 def pack_request(cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"") -> bytes:

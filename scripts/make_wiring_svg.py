@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rpilinkd.phy.pins import DEFAULT_PINS, HEADER_PIN, ControlLine
+from rpilinkd.pins import DEFAULT_PINS, HEADER_PIN, ControlLine
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "wiring.svg"
 ROW_H, PIN_R = 22, 6

@@ -24,6 +24,19 @@ class _FailOnBadFormatting(logging.Handler):
             self.errors.append(f"{record.pathname}:{record.lineno}: {exc!r}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all", action="store_true", dest="full_run",
+        help="the long runs too: full seed counts and soak-sized campaigns (scripts/test --all)",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def full_run(request: pytest.FixtureRequest) -> bool:
+    """True under ``scripts/test --all``: property runs use their full counts."""
+    return bool(request.config.getoption("full_run"))
+
+
 @pytest.fixture(autouse=True)
 def _log_format_guard() -> Iterator[None]:
     handler = _FailOnBadFormatting()

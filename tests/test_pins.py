@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rpilinkd.errors import ConfigError
-from rpilinkd.phy.pins import DEFAULT_PINS, HEADER_PIN, RESERVED_GPIOS, ControlLine, PinMap
+from rpilinkd.pins import DEFAULT_PINS, HEADER_PIN, RESERVED_GPIOS, ControlLine, PinMap
 
 REPO = Path(__file__).resolve().parents[1]
 

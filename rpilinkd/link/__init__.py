@@ -8,6 +8,7 @@ deadline. It never imports asyncio, sockets, pigpio or numpy (a test checks).
 from rpilinkd.link.connection import PROTOCOL_VERSION, Connection
 from rpilinkd.link.events import (
     DeliveryFailed,
+    DownReason,
     EndpointsChanged,
     LinkDown,
     LinkEvent,
@@ -15,6 +16,7 @@ from rpilinkd.link.events import (
     MessageDelivered,
     MessageReceived,
     PeerInfo,
+    PeerRefused,
     PeerRestarted,
 )
 from rpilinkd.link.frames import Frame, Kind
@@ -24,6 +26,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Connection",
     "DeliveryFailed",
+    "DownReason",
     "EndpointsChanged",
     "ErrorLevel",
     "Frame",
@@ -35,5 +38,6 @@ __all__ = [
     "MessageDelivered",
     "MessageReceived",
     "PeerInfo",
+    "PeerRefused",
     "PeerRestarted",
 ]

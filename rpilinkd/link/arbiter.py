@@ -1,29 +1,33 @@
 """Arbitration: which Pi is master, decided on the control lines alone. Sans-IO.
 
 Both Pis run the same code and see each other's four control outputs (STB,
-FRM, REQ, RW) on their inputs, every change in order but late. Nobody drives
-the data lines while arbitrating. The handshake (docs/protocol.md §2.2):
+FRM, REQ, RW) on their inputs, every change in order but late, and debounced
+(the backend filters single-sample glitches). Nobody drives the data lines
+while arbitrating. The handshake (docs/protocol.md §2.2):
 
 1. RESET: all outputs low for ``T_RESET_S``, so a peer that was linked to us,
    or arbitrating with an earlier us, sees us start over.
-2. PRESENT: raise REQ, then RW. REQ and RW high together is the *presence
-   signature*: it never occurs while a link is up (masters never raise REQ; a
-   slave lowers REQ before it raises RW). Wait for the peer's.
-3. EXCHANGE: a lock-step serial exchange, both ways at once: a 16-bit claim
-   (priority in the top bits: forced master > auto > forced slave; a random
-   nonce below), then a 16-bit echo of the peer's claim. A bit is sent by
-   setting FRM, then toggling STB; it is read at each observed STB toggle
-   (FRM in the same observation). A bit goes out only when as many of the
-   peer's have been read, so neither side can run ahead by more than one
-   toggle. The peer's RW falling means it restarted: back to RESET.
-4. DONE: with all 32 bits each way, the peer's echo must equal our claim
-   (else RESET: a glitch corrupted a bit). The higher claim is master; equal
-   forced priorities are a role conflict (wait, retry); equal nonces redraw.
-   Lower REQ; wait for the peer's REQ to fall (it has decided too).
-5. SETTLE: all outputs low; once all the peer's are low, the roles hold.
-
-Both sides decide from the same 32+32 bits, so they always agree: there is
-never a moment with two masters.
+2. PRESENT: raise REQ and RW, the *presence signature* (it never occurs while
+   a link is up). While the peer shows no sign of life, presence is a beacon:
+   high for ``T_BEACON_ON_S`` of every ``T_BEACON_PERIOD_S``, so a powered-off
+   peer is not back-powered through its input pins for long. A side that sees
+   the peer's presence presents at once, whatever its beacon's phase.
+3. EXCHANGE, entered when both present: a lock-step serial exchange, both ways
+   at once: a 16-bit claim (priority in the top bits: forced master > auto >
+   forced slave; a random nonce below), then a 16-bit echo of the peer's
+   claim. A bit is sent by setting FRM, then toggling STB; it is read at each
+   observed STB toggle (FRM in the same observation). STB is low when the
+   exchange begins (RESET and the beacon leave it low), so the first toggle is
+   a rise even when it arrives in the same report as the presence itself. A
+   bit goes out only when as many of the peer's have been read.
+4. DONE, with all 32 bits each way: the peer's echo must equal our claim (else
+   RESET: a glitch corrupted a bit). The higher claim is master; equal forced
+   priorities are a role conflict (wait, retry); equal claims redraw. Lower REQ
+   and keep RW high: "my check passed".
+5. SETTLE, once the peer is seen in DONE too (REQ low, RW high): all outputs
+   low; once all the peer's are low, the roles hold. A peer that failed its
+   check goes to RESET, dropping REQ and RW in one write, which is never the
+   DONE pattern: so both sides go up, or neither does.
 """
 
 from __future__ import annotations
@@ -33,14 +37,17 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rpilinkd.phy.pins import ControlLine
+from rpilinkd.pins import ControlLine
 
 STB, FRM, REQ, RW = ControlLine.STB, ControlLine.FRM, ControlLine.REQ, ControlLine.RW
 Levels = Mapping[ControlLine, bool]
 
 T_RESET_S = 0.03  # longer than a few report batches of the peer's pigpiod
-T_STALL_S = 1.0  # no progress in a handshake phase: start over
+T_STALL_S = 0.25  # no progress in a handshake phase: start over (report latency is ~1-3 ms)
 T_CONFLICT_RETRY_S = 2.0
+T_BEACON_ON_S = 0.05  # presence high ...
+T_BEACON_PERIOD_S = 0.5  # ... for this share of every period while the peer is silent
+T_ALIVE_S = 1.0  # the peer counts as alive this long after any of its lines was high
 CLAIM_BITS = 16
 NONCE_BITS = 14
 PRIORITY = {"master": 3, "auto": 1, "slave": 0}
@@ -74,6 +81,10 @@ def claim_word(role_setting: str, rng: random.Random) -> int:
     return PRIORITY[role_setting] << NONCE_BITS | rng.getrandbits(NONCE_BITS)
 
 
+def presence(levels: Levels) -> bool:
+    return bool(levels[REQ] and levels[RW])
+
+
 class Arbiter:
     """The arbitration half of the bus-access machine (busaccess.py drives it)."""
 
@@ -88,11 +99,15 @@ class Arbiter:
         self.outputs = dict.fromkeys(ControlLine, False)
         self.decision: Decision | None = None
         self.conflict: Decision | None = None  # set on entering CONFLICT, taken by the owner
-        self.counters = {"arbitrations": 0, "echo_failures": 0, "redraws": 0, "conflicts": 0}
+        self.counters = {"arbitrations": 0, "echo_failures": 0, "redraws": 0, "conflicts": 0,
+                         "stalls": 0}  # fmt: skip
+        self.alive_at: float | None = None  # when the peer last had a line high
+        self.stalled_in: Phase | None = None  # the phase of the last stall, for status
         self._claim = 0
         self._received: list[bool] = []  # the peer's bits so far
         self._sent = 0
         self._peer_stb = False
+        self._beacon_on = False
 
     def set_output(self, line: ControlLine, level: bool) -> None:
         if self.outputs[line] != level:
@@ -103,8 +118,21 @@ class Arbiter:
         for line in (STB, FRM, REQ, RW):
             self.set_output(line, False)
 
+    def _present(self, on: bool, now: float) -> None:
+        self._beacon_on = on
+        self.since = now
+        self.set_output(REQ, on)
+        self.set_output(RW, on)
+
     def _enter(self, phase: Phase, now: float) -> None:
         self.phase, self.since = phase, now
+
+    def _peer_alive(self, now: float) -> bool:
+        return self.alive_at is not None and now - self.alive_at < T_ALIVE_S
+
+    @property
+    def bits_read(self) -> int:
+        return len(self._received)
 
     # -- driving it -----------------------------------------------------------------------
 
@@ -117,6 +145,11 @@ class Arbiter:
     def deadline(self) -> float | None:
         if self.phase is Phase.RESET:
             return self.since + T_RESET_S
+        if self.phase is Phase.PRESENT:
+            if not self._beacon_on:
+                return self.since + T_BEACON_PERIOD_S
+            end = self.since + T_BEACON_ON_S
+            return max(end, self.alive_at + T_ALIVE_S) if self.alive_at is not None else end
         if self.phase is Phase.CONFLICT:
             return self.since + T_CONFLICT_RETRY_S
         if self.phase in STALLABLE:
@@ -124,47 +157,68 @@ class Arbiter:
         return None
 
     def tick(self, now: float, peer: Levels) -> None:
-        """Time passed (or the peer's lines changed): move on if we can."""
-        if self.phase is Phase.RESET and now >= self.since + T_RESET_S:
-            self.set_output(REQ, True)  # REQ first: never RW alone while presenting
-            self.set_output(RW, True)
-            self._enter(Phase.PRESENT, now)
-        else:
-            deadline = self.deadline()
-            if self.phase is not Phase.PRESENT and deadline is not None and now >= deadline:
+        """Time passed: move on if a deadline is due, then look at the peer's lines."""
+        deadline = self.deadline()
+        if deadline is not None and now >= deadline:
+            if self.phase is Phase.RESET:
+                self._enter(Phase.PRESENT, now)
+                self._present(True, now)
+            elif self.phase is Phase.PRESENT:
+                # beacon: off when the peer has shown no sign of life for a while, else on
+                self._present(not self._beacon_on or self._peer_alive(now), now)
+            else:
+                if self.phase in STALLABLE:
+                    self.counters["stalls"] += 1
+                    self.stalled_in = self.phase
                 self.begin(now)  # a conflict to retry, or a handshake that stalled
-        self.observe(peer, now, changed=False)
+        self.observe(peer, now)
 
-    def observe(self, peer: Levels, now: float, *, changed: bool = True) -> None:
-        if self.phase is Phase.PRESENT and peer[REQ] and peer[RW]:
-            self._start_exchange(peer, now)
-        elif self.phase is Phase.EXCHANGE:
-            if not peer[RW]:
-                self.begin(now)  # the peer started over
+    def observe(self, peer: Levels, now: float) -> None:
+        """The peer's lines as now seen (one observation): take every step it allows."""
+        if any(peer.values()):
+            self.alive_at = now
+        while True:
+            phase = self.phase
+            self._step(peer, now)
+            if self.phase is phase:
                 return
-            if changed and peer[STB] != self._peer_stb:
-                self._peer_stb = peer[STB]
+
+    def _step(self, peer: Levels, now: float) -> None:
+        if self.phase is Phase.PRESENT and presence(peer):
+            self._present(True, now)  # at once, if the beacon was off
+            self._start_exchange(now)
+        elif self.phase is Phase.EXCHANGE:
+            if peer[STB] != self._peer_stb:  # read the bit before anything else in this
+                self._peer_stb = peer[STB]  # observation: it may be the peer's last
                 self._received.append(peer[FRM])
                 self.since = now
             self._present_next()
             if len(self._received) >= 2 * CLAIM_BITS and self._sent >= 2 * CLAIM_BITS:
                 self._decide(now)
-        elif self.phase is Phase.DONE and not peer[REQ]:
-            self._all_low()
-            self._enter(Phase.SETTLE, now)
-        elif self.phase is Phase.SETTLE and not any(peer.values()):
-            self._enter(Phase.DECIDED, now)
+            elif not peer[RW]:
+                self.begin(now)  # the peer started over
+        elif self.phase is Phase.DONE:
+            if not peer[RW]:
+                self.begin(now)  # the peer's check failed (or it started over)
+            elif not peer[REQ]:
+                self._all_low()  # the peer decided too
+                self._enter(Phase.SETTLE, now)
+        elif self.phase is Phase.SETTLE:
+            if presence(peer):
+                self.begin(now)  # the peer is arbitrating again
+            elif not any(peer.values()):
+                self.stalled_in = None
+                self._enter(Phase.DECIDED, now)
 
     # -- the exchange ---------------------------------------------------------------------
 
-    def _start_exchange(self, peer: Levels, now: float) -> None:
+    def _start_exchange(self, now: float) -> None:
         self.counters["arbitrations"] += 1
         self._claim = claim_word(self.role_setting, self.rng)
         self._received = []
         self._sent = 0
-        self._peer_stb = peer[STB]
+        self._peer_stb = False  # the peer's STB is low when it presents
         self._enter(Phase.EXCHANGE, now)
-        self._present_next()
 
     def _bit(self, index: int) -> bool:
         if index < CLAIM_BITS:
@@ -175,7 +229,7 @@ class Arbiter:
     def _present_next(self) -> None:
         if self._sent < 2 * CLAIM_BITS and self._sent <= len(self._received):
             self.set_output(FRM, self._bit(self._sent))
-            self.set_output(STB, not self.outputs[STB])  # separate writes: FRM settles first
+            self.set_output(STB, not self.outputs[STB])  # after FRM, never before it
             self._sent += 1
 
     @staticmethod

@@ -26,13 +26,31 @@ from __future__ import annotations
 import enum
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rpilinkd.link.arbiter import REQ, RW, Arbiter, Phase, Role
-from rpilinkd.phy.pins import ControlLine
+from rpilinkd.pins import ControlLine
 
 Levels = Mapping[ControlLine, bool]
+
+
+def coalesce(writes: Iterable[tuple[ControlLine, bool]]) -> list[dict[ControlLine, bool]]:
+    """Ordered single-line writes as few ``set_controls`` calls as keep their order.
+
+    A call drives its low lines before its high ones, so a run of lows followed by
+    highs (the slave's REQ low, RW high) is one call and one pigpiod round trip; a
+    low after a high, or a line written twice, starts a new call. Lines written in
+    one call may reach the peer in one report: the protocol allows for that.
+    """
+    calls: list[dict[ControlLine, bool]] = []
+    for line, level in writes:
+        current = calls[-1] if calls else None
+        if current is None or line in current or (not level and any(current.values())):
+            calls.append({line: level})
+        else:
+            current[line] = level
+    return calls
 
 
 class Turn(enum.Enum):
@@ -116,6 +134,13 @@ class BusAccess:
     def state(self) -> str:
         return self.arbiter.phase.value if self.role is None else f"up:{self.turn.value}"
 
+    @property
+    def debounce_strobes(self) -> bool:
+        """Whether STB and FRM should be debounced like REQ and RW: while their toggles
+        carry the arbitration exchange. From DONE on they carry data, at full speed."""
+        carrying_data = (Phase.DONE, Phase.SETTLE, Phase.DECIDED)
+        return self.role is None and self.arbiter.phase not in carrying_data
+
     def next_event(self) -> BusEvent | None:
         return self._events.popleft() if self._events else None
 
@@ -181,7 +206,7 @@ class BusAccess:
         self._bursting = False
         self._turn_around(now)
 
-    def restart(self, reason: str, now: float) -> None:
+    def restart(self, now: float) -> None:
         """Start over (the connection lost its peer, or the backend reconnected)."""
         self.counters["restarts"] += 1
         self._restart(now)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rpilinkd.config import MESSAGE_HARD_CAP, LinkConfig
-from rpilinkd.errors import FrameError, LinkDownError, MessageTooLargeError
+from rpilinkd.errors import CrcError, FrameError, LinkDownError, MessageTooLargeError
+from rpilinkd.link.delivery import Outbox, Outgoing, VerdictMemory
 from rpilinkd.link.endpoints import Endpoints
 from rpilinkd.link.events import (
     DeliveryFailed,
+    DownReason,
     EndpointsChanged,
     LinkDown,
     LinkEvent,
@@ -25,6 +27,7 @@ from rpilinkd.link.events import (
     MessageDelivered,
     MessageReceived,
     PeerInfo,
+    PeerRefused,
     PeerRestarted,
 )  # fmt: skip
 from rpilinkd.link.frames import (
@@ -35,12 +38,12 @@ from rpilinkd.link.frames import (
     SEQUENCED,
     Flag,
     Frame,
-    Hello,
     Kind,
     announce_payload,
     parse_announce,
     sack_bits,
 )  # fmt: skip
+from rpilinkd.link.hello import Hello, truncate_name
 from rpilinkd.link.messages import Assembled, Reassembler, fragments, verdict_code, verdict_number
 from rpilinkd.link.states import ErrorLevel, LinkState
 from rpilinkd.link.stats import LinkStats
@@ -53,19 +56,12 @@ MAX_PORT = 0xFFFF
 TX_ERRORS_CAP = 256  # the counter saturates at bus-off, so a mended cable recovers
 
 
-@dataclass
-class Outgoing:
-    port: int
-    unacked: int  # fragments not yet acknowledged
-    verdict_by: float | None = None
-
-
 class Connection:
     def __init__(
         self, config: LinkConfig, *, node: str, epoch: int, max_frame: int | None = None,
         rng: random.Random | None = None,
     ) -> None:  # fmt: skip
-        self.config, self.node, self.epoch = config, node, epoch
+        self.config, self.node, self.epoch = config, truncate_name(node), epoch
         payload = config.frame_payload
         if max_frame is not None:
             payload = min(payload, max_frame - OVERHEAD)
@@ -85,6 +81,9 @@ class Connection:
         self._peer_nonce: int | None = None
         self._hello_due: float | None = None
         self._next_message_id = 1  # never reset: ids stay unique across link-ups
+        self.outbox = Outbox()  # survives link drops (resumption)
+        self._verdicts = VerdictMemory()  # of the current peer epoch's messages
+        self._drop = DownReason.STOPPED  # why the link last went down
         self._reset_session()
 
     # -- life cycle (driven by the bus-access machine) --------------------------------
@@ -109,10 +108,10 @@ class Connection:
         self._hello_seen = False
         self._offer = None
 
-    def stop(self, reason: str, now: float) -> None:
-        """The bus is lost: every unanswered message fails with ``link_down``."""
+    def stop(self, reason: DownReason, now: float) -> None:
+        """The bus is lost (or this side stops): down, resuming if the reason allows."""
         if self.state is not LinkState.DOWN:
-            self._down(reason, LinkState.DOWN, code="link_down")
+            self._down(reason, now)
 
     def _reset_session(self) -> None:
         rtt = RttEstimator(self.config.rto_initial_ms / 1e3, self.config.rto_min_ms / 1e3,
@@ -121,22 +120,35 @@ class Connection:
         self._rx = ReceiveWindow(self.config.window)
         self._reassembler = Reassembler(self.config.max_message)
         self._queue: deque[Frame] = deque()
-        self._outgoing: dict[int, Outgoing] = {}
         self._incoming: dict[int, int] = {}  # message id -> port, awaiting accept/reject
         self._fast_resend: set[int] = set()
         self._ack_due: float | None = None
         self._hello_due = None
         self._last_rx = self._last_tx = 0.0
 
-    def _down(self, reason: str, next_state: LinkState, *, code: str, detail: str = "") -> None:
-        why = f"link went down ({reason})" if code == "link_down" else "the peer restarted"
-        for message_id, outgoing in sorted(self._outgoing.items()):
-            self._fail(message_id, outgoing.port, code, why)
-        if self.endpoints.clear_peer():
+    def _down(self, reason: DownReason, now: float, detail: str = "",
+              next_state: LinkState = LinkState.DOWN) -> None:  # fmt: skip
+        """Leave UP or ARBITRATING. Leaving UP for a resumable reason keeps the messages
+        in flight for ``resume_s``; anything else fails them now."""
+        if self.state is LinkState.UP or not reason.resumable:
+            self._drop = reason
+            resume_s = self.config.resume_s if reason.resumable else 0.0
+            for message_id in self.outbox.dropped(now, resume_s):
+                self._fail(message_id, reason.fail_code, self._why(reason))
+        resuming = self.outbox.accepting_while_down(now)
+        if not resuming and self.endpoints.clear_peer():
             self._events.append(EndpointsChanged({}))
         self.state = next_state
         self._reset_session()
-        self._events.append(LinkDown(reason, detail))
+        self._events.append(LinkDown(reason, detail, resuming))
+
+    @staticmethod
+    def _why(reason: DownReason) -> str:
+        if reason is DownReason.PEER_RESTARTED:
+            return "the peer restarted"
+        if reason is DownReason.RETRIES_EXHAUSTED:
+            return "the peer stopped acknowledging"
+        return f"link went down ({reason.value})"
 
     # -- applications ----------------------------------------------------------------------
 
@@ -167,7 +179,8 @@ class Connection:
         """
         if not (0 <= port <= MAX_PORT and 0 <= src_port <= MAX_PORT):
             raise ValueError(f"ports are 0-{MAX_PORT}, got {port} and {src_port}")
-        if self.state is not LinkState.UP:
+        up = self.state is LinkState.UP
+        if not up and not self.outbox.accepting_while_down(now):
             raise LinkDownError(f"the link is {self.state.value}")
         if len(data) > self.max_message:
             raise MessageTooLargeError(
@@ -175,12 +188,19 @@ class Connection:
             )
         message_id = self._next_message_id
         self._next_message_id = self._next_message_id % 0xFFFFFFFF + 1
-        frames = list(fragments(message_id, port, src_port, data, self._send_payload))
-        self._queue.extend(frames)
-        self._outgoing[message_id] = Outgoing(port, len(frames))
+        outgoing = Outgoing(port, src_port, data)
+        self.outbox.add(message_id, outgoing)
+        if up:  # else it goes out when the link is back (resumption)
+            self._queue_message(message_id, outgoing)
         self.stats.messages_sent += 1
         self.stats.payload_sent += len(data)
         return message_id
+
+    def _queue_message(self, message_id: int, outgoing: Outgoing) -> None:
+        frames = list(fragments(message_id, outgoing.port, outgoing.src_port, outgoing.data,
+                                self._send_payload))  # fmt: skip
+        outgoing.unacked = len(frames)
+        self._queue.extend(frames)
 
     @property
     def _send_payload(self) -> int:
@@ -194,7 +214,13 @@ class Connection:
     def reject(self, message_id: int, code: str, now: float) -> None:
         """The message could not be taken (``code`` e.g. ``queue_full``): tell the sender."""
         port = self._incoming.pop(message_id, None)
-        if port is not None and self.state is LinkState.UP:
+        if port is None:
+            return
+        self._verdicts.remember(message_id, code)
+        self._answer(message_id, port, code)
+
+    def _answer(self, message_id: int, port: int, code: str) -> None:
+        if self.state is LinkState.UP:
             self._queue.append(Frame(Kind.VERDICT, port=port, message_id=message_id,
                                      payload=bytes([verdict_number(code)])))  # fmt: skip
 
@@ -204,30 +230,37 @@ class Connection:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        if self.state is LinkState.ARBITRATING:
-            return self._hello_due
         if self.state is not LinkState.UP:
-            return None
+            resume = self.outbox.next_deadline(up=False)
+            hello = self._hello_due if self.state is LinkState.ARBITRATING else None
+            return min((t for t in (resume, hello) if t is not None), default=None)
         keepalive, dead = self.config.keepalive_ms / 1e3, self.config.dead_after_ms / 1e3
         candidates = [self._last_tx + keepalive, self._last_rx + dead, self._ack_due,
-                      self._window.next_deadline(), self._hello_due]  # fmt: skip
-        candidates += [o.verdict_by for o in self._outgoing.values()]
+                      self._window.next_deadline(), self._hello_due,
+                      self.outbox.next_deadline(up=True)]  # fmt: skip
         return min((t for t in candidates if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         if self.state is not LinkState.UP:
+            for message_id in self.outbox.expired(now):  # the outage outlasted resume_s
+                self._fail(message_id, self._drop.fail_code,
+                           f"{self._why(self._drop)} for longer than link.resume_s")  # fmt: skip
+            if not self.outbox.accepting_while_down(now):
+                self.outbox.resume_until = None
+                if self.endpoints.clear_peer():
+                    self._events.append(EndpointsChanged({}))
             return
         if now - self._last_rx >= self.config.dead_after_ms / 1e3:
-            self._down("timeout", LinkState.DOWN, code="link_down",
-                       detail=f"nothing from the peer for {self.config.dead_after_ms:.0f} ms")
+            self._down(DownReason.TIMEOUT, now,
+                       f"nothing from the peer for {self.config.dead_after_ms:.0f} ms")
             return
         if any(e.attempts >= self.config.retries for e in self._window.due(now)):
-            self._down("retries_exhausted", LinkState.DOWN, code="delivery_failed",
-                       detail=f"a frame was sent {self.config.retries} times unanswered")
+            self._down(DownReason.RETRIES_EXHAUSTED, now,
+                       f"a frame was sent {self.config.retries} times unanswered")
             return
-        for message_id, outgoing in list(self._outgoing.items()):
+        for message_id, outgoing in list(self.outbox.messages.items()):
             if outgoing.verdict_by is not None and now >= outgoing.verdict_by:
-                self._fail(message_id, outgoing.port, "delivery_failed", "the peer never answered")
+                self._fail(message_id, "delivery_failed", "the peer never answered")
 
     def wants_to_send(self, now: float) -> bool:
         if self.state is LinkState.ARBITRATING:
@@ -322,11 +355,10 @@ class Connection:
                 self.stats.stale_frames += 1
                 return
             self._on_frame(frame, now)
-        except FrameError as exc:
-            if "CRC" in exc.message:
-                self.stats.crc_errors += 1
-            else:
-                self.stats.bad_frames += 1
+        except CrcError:
+            self.stats.crc_errors += 1
+        except FrameError:
+            self.stats.bad_frames += 1
 
     def _on_frame(self, frame: Frame, now: float) -> None:
         self._last_rx = now
@@ -346,7 +378,7 @@ class Connection:
             return  # acknowledges what we never sent: ignore
         for entry in self._window.acknowledge(ack, sack, now):
             self.stats.tx_errors = max(0, self.stats.tx_errors - 1)
-            outgoing = self._outgoing.get(entry.frame.message_id)
+            outgoing = self.outbox.get(entry.frame.message_id)
             if entry.frame.kind is Kind.DATA and outgoing is not None:
                 outgoing.unacked -= 1
                 if outgoing.unacked == 0:
@@ -359,7 +391,11 @@ class Connection:
     def _dispatch(self, frame: Frame, now: float) -> None:
         if frame.kind is Kind.DATA:
             result = self._reassembler.feed(frame)
-            if isinstance(result, Assembled):
+            answered = None if result is None else self._verdicts.get(result.message_id)
+            if result is not None and answered is not None:  # resent after a drop: once only
+                self.stats.duplicate_messages += 1
+                self._answer(result.message_id, result.port, answered)
+            elif isinstance(result, Assembled):
                 self.stats.messages_received += 1
                 self.stats.payload_received += len(result.data)
                 if self.endpoints.is_bound(result.port):
@@ -373,25 +409,26 @@ class Connection:
                 self._incoming[result.message_id] = result.port
                 self.reject(result.message_id, result.code, now)
         elif frame.kind is Kind.VERDICT:
-            outgoing = self._outgoing.pop(frame.message_id, None)
             code = verdict_code(frame.payload[0]) if frame.payload else "remote_error"
-            if outgoing is None:
+            if self.outbox.get(frame.message_id) is None:
                 return
             if code == "ok":
+                self.outbox.pop(frame.message_id)
                 self.stats.messages_delivered += 1
                 self._events.append(MessageDelivered(frame.message_id))
             else:
-                self._outgoing[frame.message_id] = outgoing
-                self._fail(frame.message_id, outgoing.port, code, "refused by the peer daemon")
+                self._fail(frame.message_id, code, "refused by the peer daemon")
         elif frame.kind is Kind.ANNOUNCE:
             op, name = parse_announce(frame.payload)
             if self.endpoints.peer_announced(op == ANNOUNCE_CREATE, name, frame.port):
                 self._events.append(EndpointsChanged(dict(self.endpoints.peer)))
 
-    def _fail(self, message_id: int, port: int, code: str, reason: str) -> None:
-        self._outgoing.pop(message_id, None)
+    def _fail(self, message_id: int, code: str, reason: str) -> None:
+        outgoing = self.outbox.pop(message_id)
+        if outgoing is None:
+            return
         self.stats.delivery_failures += 1
-        self._events.append(DeliveryFailed(message_id, port, code, reason))
+        self._events.append(DeliveryFailed(message_id, outgoing.port, code, reason))
 
     # -- the HELLO exchange -------------------------------------------------------------------
 
@@ -399,9 +436,13 @@ class Connection:
         if self.state is LinkState.DOWN:
             return
         if hello.version != PROTOCOL_VERSION:
-            self._down("version_mismatch", LinkState.DOWN, code="link_down",
-                       detail=f"the peer speaks protocol {hello.version}, we speak "
-                              f"{PROTOCOL_VERSION}")  # fmt: skip
+            self._down(DownReason.VERSION_MISMATCH, now,
+                       f"the peer speaks protocol {hello.version}, we speak {PROTOCOL_VERSION}")
+            return
+        problem = hello.problem()
+        if problem is not None:  # never use it; the peer's next attempt may be better
+            self.stats.bad_hellos += 1
+            self._events.append(PeerRefused(f"{hello.node!r}: {problem}"))
             return
         restarted = self._peer_epoch is not None and hello.epoch != self._peer_epoch
         if self.state is LinkState.UP:
@@ -409,15 +450,13 @@ class Connection:
             if same_attempt and not restarted:
                 self._hello_due = now  # a repeat or a late copy: answer, change nothing
                 return
-            self._down("peer_reset", LinkState.ARBITRATING,
-                       code="peer_restarted" if restarted else "link_down")  # fmt: skip
+            reason = DownReason.PEER_RESTARTED if restarted else DownReason.PEER_RESET
+            self._down(reason, now, next_state=LinkState.ARBITRATING)
             self._new_session(now)
             if self.leader:
+                self._note_restart(restarted, hello.epoch, now)
                 return  # the follower will answer the leader's new session
-        if restarted:
-            self.stats.peer_restarts += 1
-            self._events.append(PeerRestarted(self._peer_epoch or 0, hello.epoch))
-        self._peer_epoch = hello.epoch
+        self._note_restart(restarted, hello.epoch, now)
         if self.leader:
             if frame.session == self.session and frame.flags & Flag.HELLO_SEEN:
                 self._hello_seen = True
@@ -437,6 +476,20 @@ class Connection:
             else:
                 self._hello_due = now
 
+    def _note_restart(self, restarted: bool, epoch: int, now: float) -> None:
+        """A HELLO names the peer's epoch: a new one fails what the old peer never answered."""
+        if restarted:
+            self.stats.peer_restarts += 1
+            self._events.append(PeerRestarted(self._peer_epoch or 0, epoch))
+            self._drop = DownReason.PEER_RESTARTED
+            for message_id in list(self.outbox.messages):
+                self._fail(message_id, "peer_restarted", "the peer restarted")
+            self.outbox.resume_until = None
+            self._verdicts.forget()
+            if self.endpoints.clear_peer():
+                self._events.append(EndpointsChanged({}))
+        self._peer_epoch = epoch
+
     def _up(self, hello: Hello, now: float) -> None:
         session = self.session
         self._reset_session()
@@ -452,3 +505,6 @@ class Connection:
         for port, name in self.endpoints.named():
             self._queue.append(Frame(Kind.ANNOUNCE, port=port,
                                      payload=announce_payload(ANNOUNCE_CREATE, name)))  # fmt: skip
+        for message_id, outgoing in self.outbox.resumed():  # what the drop interrupted
+            self.stats.messages_resumed += 1
+            self._queue_message(message_id, outgoing)

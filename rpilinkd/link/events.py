@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+
+class DownReason(enum.Enum):
+    """Why the link went down; whether messages in flight survive it (resumption)."""
+
+    TIMEOUT = "timeout"  # nothing from the peer for dead_after_ms
+    BUS_LOST = "bus_lost"  # the bus re-arbitrates, or the backend (pigpiod) went away
+    RETRIES_EXHAUSTED = "retries_exhausted"  # a frame was never acknowledged
+    PEER_RESET = "peer_reset"  # the peer began a new link-up (same epoch)
+    PEER_RESTARTED = "peer_restarted"  # the peer's daemon restarted (new epoch)
+    VERSION_MISMATCH = "version_mismatch"
+    STOPPED = "stopped"  # this side stopped the link
+
+    @property
+    def resumable(self) -> bool:
+        """Messages in flight are resent after the relink (within link.resume_s)."""
+        return self in (DownReason.TIMEOUT, DownReason.BUS_LOST, DownReason.RETRIES_EXHAUSTED,
+                        DownReason.PEER_RESET)  # fmt: skip
+
+    @property
+    def fail_code(self) -> str:
+        """The stable error code of messages that fail because of it."""
+        if self is DownReason.PEER_RESTARTED:
+            return "peer_restarted"
+        return "delivery_failed" if self is DownReason.RETRIES_EXHAUSTED else "link_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +50,16 @@ class LinkUp:
 
 @dataclass(frozen=True, slots=True)
 class LinkDown:
-    reason: str  # timeout, bus_lost, retries_exhausted, bus_off, version_mismatch, stopped, ...
+    reason: DownReason
     detail: str = ""
+    resuming: bool = False  # messages in flight wait for the relink (link.resume_s)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRefused:
+    """The peer's HELLO could not be used; the link stays down until it changes."""
+
+    problem: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +101,6 @@ class EndpointsChanged:
 
 
 LinkEvent = (
-    LinkUp | LinkDown | PeerRestarted | MessageReceived | MessageDelivered | DeliveryFailed
-    | EndpointsChanged
+    LinkUp | LinkDown | PeerRestarted | PeerRefused | MessageReceived | MessageDelivered
+    | DeliveryFailed | EndpointsChanged
 )  # fmt: skip

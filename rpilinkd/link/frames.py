@@ -26,7 +26,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from rpilinkd.errors import FrameError
+from rpilinkd.errors import CrcError, FrameError
 
 HEADER = struct.Struct("<BBBBHHHHIH")  # without the header CRC
 HEADER_SIZE = HEADER.size + 2
@@ -86,13 +86,13 @@ class Frame:
         head = data[: HEADER.size]
         header_crc = int.from_bytes(data[HEADER.size : HEADER_SIZE], "little")
         if binascii.crc_hqx(head, 0xFFFF) != header_crc:
-            raise FrameError("header CRC mismatch")
+            raise CrcError("header CRC mismatch")
         kind, flags, session, _, seq, ack, port, src_port, message_id, length = HEADER.unpack(head)
         padded = length + (-length % 4)
         if len(data) != HEADER_SIZE + padded + TRAILER_SIZE:
             raise FrameError(f"frame of {len(data)} bytes does not match its length {length}")
         if zlib.crc32(data[:-TRAILER_SIZE]) != int.from_bytes(data[-TRAILER_SIZE:], "little"):
-            raise FrameError("frame CRC mismatch")
+            raise CrcError("frame CRC mismatch")
         try:
             frame_kind = Kind(kind)
         except ValueError:
@@ -108,49 +108,7 @@ def frame_size(payload: int) -> int:
     return OVERHEAD + payload + (-payload % 4)
 
 
-# --- payloads of the control frames ----------------------------------------------------
-
-# version, reserved, epoch, peer epoch, attempt nonce, frame payload, window, max message;
-# then the node name
-HELLO_FIXED = struct.Struct("<HHIIIHHI")
-MAX_NODE_NAME = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Hello:
-    version: int
-    epoch: int
-    peer_epoch: int  # the epoch of the peer this hello answers (0: none yet)
-    nonce: int  # random per start(): tells a late copy of an old hello from a new attempt
-    frame_payload: int
-    window: int
-    max_message: int
-    node: str
-
-    def to_bytes(self) -> bytes:
-        name = self.node.encode()[:MAX_NODE_NAME]
-        fixed = HELLO_FIXED.pack(
-            self.version, 0, self.epoch, self.peer_epoch, self.nonce, self.frame_payload,
-            self.window, self.max_message,
-        )  # fmt: skip
-        return fixed + bytes([len(name)]) + name
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Hello:
-        if len(data) < HELLO_FIXED.size + 1:
-            raise FrameError("hello payload too short")
-        fields = HELLO_FIXED.unpack_from(data)
-        version, _, epoch, peer_epoch, nonce, payload, window, max_message = fields
-        size = data[HELLO_FIXED.size]
-        name = data[HELLO_FIXED.size + 1 : HELLO_FIXED.size + 1 + size]
-        if len(name) != size:
-            raise FrameError("hello node name truncated")
-        try:
-            node = name.decode()
-        except UnicodeDecodeError:
-            raise FrameError("hello node name is not UTF-8") from None
-        return cls(version, epoch, peer_epoch, nonce, payload, window, max_message, node)
-
+# --- payloads of the control frames (HELLO: hello.py) ------------------------------
 
 SACK = struct.Struct("<Q")  # bit i: seq ack + 1 + i has arrived (a default window's worth)
 

@@ -18,6 +18,9 @@ class LinkStats:
     bad_frames: int = 0  # malformed other than by CRC (length, kind, flags, payload)
     stale_frames: int = 0  # from another session, or while not up
     duplicates: int = 0
+    duplicate_messages: int = 0  # whole messages sent again after a drop, answered again
+    messages_resumed: int = 0  # sent again after a drop (resumption)
+    bad_hellos: int = 0  # a peer's HELLO with a value out of range: refused
     messages_sent: int = 0
     messages_received: int = 0
     messages_delivered: int = 0  # accepted by the peer daemon

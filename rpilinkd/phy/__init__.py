@@ -11,23 +11,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rpilinkd.errors import PhyUnavailableError
+from rpilinkd.phy.base import (
+    ControlsChanged,
+    FrameReceived,
+    PhyBackend,
+    PhyCapabilities,
+    PhyEvent,
+    open_with_retry,
+)
 
-if TYPE_CHECKING:  # config imports phy.pins, so this package must not import config
+if TYPE_CHECKING:
     from rpilinkd.config import Config
-    from rpilinkd.phy.base import PhyBackend
-
-#: re-exported from phy.base on first use, so that importing phy.pins (as config and the
-#: sans-IO link layer do) does not pull in asyncio
-_LAZY = ("ControlsChanged", "FrameReceived", "PhyBackend", "PhyCapabilities", "PhyEvent",
-         "open_with_retry")  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from rpilinkd.phy import base  # noqa: PLC0415
-
-        return getattr(base, name)
-    raise AttributeError(f"module 'rpilinkd.phy' has no attribute {name!r}")
 
 #: name -> (module, class); each class has ``from_config(config, **options)``
 BACKENDS: dict[str, tuple[str, str]] = {

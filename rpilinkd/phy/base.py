@@ -30,8 +30,9 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -40,7 +41,7 @@ from rpilinkd.errors import PhyError, PhyUnavailableError
 
 if TYPE_CHECKING:
     from rpilinkd.config import Config
-from rpilinkd.phy.pins import ControlLine
+from rpilinkd.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)
 Levels = Mapping[ControlLine, bool]
@@ -132,6 +133,12 @@ class PhyBackend(abc.ABC):
         """Decode frames from STB/FRM (link up), or report them as control lines."""
         self.framing = enabled
 
+    async def debounce_strobes(self, enabled: bool) -> None:
+        """Filter single-sample glitches on STB and FRM too (while they carry the
+        arbitration exchange), or pass them at full speed (data). REQ and RW are
+        always debounced by backends that sample. Default: nothing to do."""
+        return
+
     @property
     @abc.abstractmethod
     def capabilities(self) -> PhyCapabilities: ...
@@ -201,14 +208,18 @@ class PhyBackend(abc.ABC):
 
 
 async def open_with_retry(
-    backend: PhyBackend, *, retry_s: float, stop: asyncio.Event | None = None
-) -> bool:
+    backend: PhyBackend, *, retry_s: float, stop: asyncio.Event | None = None,
+    idle: Callable[[float], Awaitable[None]] | None = None,
+    problem: Callable[[str], None] | None = None,
+) -> bool:  # fmt: skip
     """Open ``backend``, retrying while it fails; logs each cause once, not each attempt.
 
     Two causes: pigpiod unreachable (:class:`PhyUnavailableError`, one line per
     outage) and a reachable pigpiod that refuses the setup (too old, pins
-    denied: one line per distinct refusal). Returns False if ``stop`` was set
-    before the backend could be opened.
+    denied: one line per distinct refusal). Between attempts it awaits
+    ``idle(retry_s)`` (default: a sleep that ``stop`` cuts short) and tells
+    ``problem`` what failed. Returns False if ``stop`` was set before the
+    backend could be opened.
     """
     failed_since: float | None = None
     logged = ""  # the cause last logged
@@ -226,14 +237,20 @@ async def open_with_retry(
                               "" if unavailable else "bus backend refused: ", exc.message,
                               retry_s)  # fmt: skip
                 logged = cause
-            if stop is None:
-                await asyncio.sleep(retry_s)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), retry_s)
+            if problem is not None:
+                problem(exc.message)
+            await (idle or functools.partial(_sleep_unless, stop))(retry_s)
             continue
         if failed_since is not None:
             _LOGGER.warning("%s backend reachable again after %.1f s",
                             backend.name, loop.time() - failed_since)  # fmt: skip
         return True
     return False
+
+
+async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
+    if stop is None:
+        await asyncio.sleep(seconds)
+    else:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)

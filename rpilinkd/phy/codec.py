@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from rpilinkd.config import BusConfig
-from rpilinkd.phy.pins import ControlLine, PinMap
 from rpilinkd.pigpio_protocol import REPORT_FORMAT
+from rpilinkd.pins import ControlLine, PinMap
 
 U32 = npt.NDArray[np.uint32]
 REPORT = np.dtype(REPORT_FORMAT)
@@ -34,11 +34,13 @@ class BusTiming:
     setup_us: int
     hold_us: int
     gap_us: int
+    debounce_us: int = 0  # control inputs: pigpiod's glitch filter (0: none)
 
     @classmethod
     def from_config(cls, bus: BusConfig) -> BusTiming:
         return cls(
-            bus.sample_us, bus.effective_setup_us, bus.effective_hold_us, bus.effective_gap_us
+            bus.sample_us, bus.effective_setup_us, bus.effective_hold_us, bus.effective_gap_us,
+            bus.effective_debounce_us,
         )
 
     @property

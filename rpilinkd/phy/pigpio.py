@@ -24,22 +24,27 @@ from rpilinkd.errors import PhyError, PhyTimeoutError, PhyUnavailableError
 from rpilinkd.phy.base import ControlsChanged, FrameReceived, Levels, PhyBackend, PhyCapabilities
 from rpilinkd.phy.codec import U32, BusTiming, Masks, ReportDecoder, encode, pack_wvag
 from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream
-from rpilinkd.phy.pins import ControlLine, PinMap
 from rpilinkd.phy.sampling import SamplePeriodCheck
-from rpilinkd.pigpio_protocol import Cmd
+from rpilinkd.pigpio_protocol import (
+    MODE_INPUT,
+    MODE_OUTPUT,
+    PUD_DOWN,
+    WAVE_MODE_ONE_SHOT,
+    WAVE_MODE_ONE_SHOT_SYNC,
+    WAVE_START_DELAY_US,
+    WAVE_USABLE_CBS,
+    WAVE_USABLE_OOL,
+    WVAG_MAX_PULSES,
+    Cmd,
+)
+from rpilinkd.pins import ControlLine, PinMap
 
 _LOGGER = logging.getLogger(__name__)
 
 WAVE_PAD_PERCENT = 45  # two padded waves fit in the pool with room to spare
-POOL_CBS, POOL_OOL = 23_836, 15_958  # pigpio's wave pool, without the chain reserve
-WAVE_CBS = POOL_CBS * WAVE_PAD_PERCENT // 100
-WAVE_OOL = POOL_OOL * WAVE_PAD_PERCENT // 100
-WVAG_PULSES = 5461  # 12-byte pulses in pigpiod's 64 KiB extension buffer
-START_DELAY_S = 20e-6  # pigpio starts every non-SYNC wave with a 20 µs delay
-MODE_INPUT, MODE_OUTPUT = 0, 1
-PUD_DOWN = 1
-ONE_SHOT, ONE_SHOT_SYNC = 0, 2
-NO_TX_WAVE = 9999
+WAVE_CBS = WAVE_USABLE_CBS * WAVE_PAD_PERCENT // 100
+WAVE_OOL = WAVE_USABLE_OOL * WAVE_PAD_PERCENT // 100
+START_DELAY_S = WAVE_START_DELAY_US * 1e-6
 POLL_S = 0.0005
 MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
 TIMER_GRAIN_S = 0.001  # asyncio's sleeps end on whole milliseconds (epoll)
@@ -62,6 +67,7 @@ class PigpioPhy(PhyBackend):
         self.sampling = SamplePeriodCheck(timing.sample_us, self.where)
         self._reader: asyncio.Task[None] | None = None
         self._driving = False
+        self._strobes_debounced = False
         self.stats = dict.fromkeys(
             ("frames_sent", "bytes_sent", "waves_sent", "frames_received", "bytes_received",
              "orphan_bytes", "empty_frames", "report_bytes"), 0,
@@ -113,6 +119,11 @@ class PigpioPhy(PhyBackend):
             for gpio in (*pins.data, *inputs):  # released data lines and inputs: pulled down
                 requests += [(Cmd.MODES, gpio, MODE_INPUT, b""), (Cmd.PUD, gpio, PUD_DOWN, b"")]
             requests += [(Cmd.WRITE, pins.out_pin(line), 0, b"") for line in ControlLine]
+            # debounced: a glitch on REQ or RW must never look like a grant; STB and FRM
+            # only while they carry the arbitration (debounce_strobes)
+            handshake = (pins.req_in, pins.rw_in)
+            requests += [(Cmd.FG, gpio, self.timing.debounce_us, b"") for gpio in handshake]
+            requests += [(Cmd.FG, gpio, 0, b"") for gpio in (pins.stb_in, pins.frm_in)]
             requests.append((Cmd.NB, handle, pins.control_in_mask, b""))
             requests.append((Cmd.BR1, 0, 0, b""))
             levels = (await self._client.batch(requests))[-1]
@@ -120,6 +131,7 @@ class PigpioPhy(PhyBackend):
             await self._disconnect()
             raise
         self._driving = False
+        self._strobes_debounced = False
         framing = self._decoder.framing
         self._decoder = ReportDecoder(self.masks, initial_level=levels)
         self._decoder.framing = framing
@@ -150,6 +162,15 @@ class PigpioPhy(PhyBackend):
     def set_framing(self, enabled: bool) -> None:
         super().set_framing(enabled)
         self._decoder.framing = enabled
+
+    async def debounce_strobes(self, enabled: bool) -> None:
+        """STB and FRM through pigpiod's glitch filter (arbitration) or not (data)."""
+        if enabled == self._strobes_debounced:
+            return
+        steady = self.timing.debounce_us if enabled else 0
+        await self.client.batch([(Cmd.FG, self.pins.stb_in, steady, b""),
+                                 (Cmd.FG, self.pins.frm_in, steady, b"")])  # fmt: skip
+        self._strobes_debounced = enabled
 
     # -- control lines ----------------------------------------------------------------
 
@@ -199,37 +220,32 @@ class PigpioPhy(PhyBackend):
         """Play waves back to back, two in pigpiod at a time, deleting each when done.
 
         Each wave is encoded just before it is created, while the one before it
-        plays, so a long burst costs no encoding time up front.
+        plays, so a long burst costs no encoding time up front. The burst owns
+        every wave it creates, from the moment pigpiod names it: a cancelled or
+        failed burst halts the transmitter and deletes them all, without waiting.
         """
         loop = asyncio.get_running_loop()
+        burst = WaveBurst(self.client)
         live: deque[tuple[int, float]] = deque()  # (wave id, expected end)
         try:
             for index, wave_frames in enumerate(waves):
                 pulses = encode(wave_frames, self.masks, self.timing)
                 if len(live) == 2:
-                    await self._wait_done(*live.popleft(), last=False)
-                wave_id = await self._create(pulses)
-                mode = ONE_SHOT if index == 0 else ONE_SHOT_SYNC
+                    burst.delete(await self._wait_done(*live.popleft(), last=False))
+                wave_id = await burst.create(pulses)
+                mode = WAVE_MODE_ONE_SHOT if index == 0 else WAVE_MODE_ONE_SHOT_SYNC
                 await self.client.command(Cmd.WVTXM, wave_id, mode)
                 micros = float(pulses[:, 2].sum()) * 1e-6
                 start = loop.time() + START_DELAY_S if not live else max(live[-1][1], loop.time())
                 live.append((wave_id, start + micros))
                 self.stats["waves_sent"] += 1
             while live:
-                await self._wait_done(*live.popleft(), last=not live)
+                burst.delete(await self._wait_done(*live.popleft(), last=not live))
         finally:
-            for wave_id, _ in live:  # a failure mid-burst: free what is left
-                await self.client.batch([(Cmd.WVDEL, wave_id, 0, b"")], check=False)
+            burst.close()
 
-    async def _create(self, pulses: U32) -> int:
-        results = await self.client.batch(
-            [(Cmd.WVNEW, 0, 0, b""), (Cmd.WVAG, 0, 0, pack_wvag(pulses)),
-             (Cmd.WVCAP, WAVE_PAD_PERCENT, 0, b"")],
-        )  # fmt: skip
-        return results[-1]
-
-    async def _wait_done(self, wave_id: int, expected_end: float, *, last: bool) -> None:
-        """Sleep until the wave should be over, then poll pigpiod; then delete it.
+    async def _wait_done(self, wave_id: int, expected_end: float, *, last: bool) -> int:
+        """Sleep until the wave should be over, then poll pigpiod; returns the wave's id.
 
         asyncio's timers fire on epoll's 1 ms grid, so a short wave (an ACK is
         ~0.1 ms) would cost a whole millisecond per turn-around: sleep only the
@@ -245,12 +261,11 @@ class PigpioPhy(PhyBackend):
             else:
                 busy = int(await self.client.command(Cmd.WVTAT, check=False) == wave_id)
             if not busy:
-                break
+                return wave_id
             if loop.time() > deadline:
                 raise PhyTimeoutError(f"wave {wave_id} on {self.where} did not finish")
             if loop.time() > expected_end + TIMER_GRAIN_S:
                 await asyncio.sleep(POLL_S)  # late: pigpiod is slow, do not hammer it
-        await self.client.command(Cmd.WVDEL, wave_id)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -277,6 +292,50 @@ class PigpioPhy(PhyBackend):
         self._fail(PhyUnavailableError(f"pigpiod at {self.where} closed the connection"))
 
 
+class WaveBurst:
+    """The waves of one burst: each created wave is deleted exactly once, whatever happens.
+
+    A wave belongs to the burst as soon as pigpiod's reply names it, even when
+    the task that asked was cancelled before the reply came (the reply future
+    survives its waiter). Deleting never waits: WVDEL is fired and forgotten,
+    and on a dead connection there is nothing to delete (the next open's WVCLR
+    starts pigpiod's pool from scratch).
+    """
+
+    def __init__(self, client: PigpiodClient) -> None:
+        self.client = client
+        self.owned: set[int] = set()
+        self.closed = False
+
+    async def create(self, pulses: U32) -> int:
+        requests = [(Cmd.WVNEW, 0, 0, b""), (Cmd.WVAG, 0, 0, pack_wvag(pulses)),
+                    (Cmd.WVCAP, WAVE_PAD_PERCENT, 0, b"")]  # fmt: skip
+        futures = [self.client.send(*request) for request in requests]
+        futures[-1].add_done_callback(self._created)
+        return (await self.client.results(requests, futures))[-1]
+
+    def _created(self, future: asyncio.Future[int]) -> None:
+        if future.cancelled() or future.exception() is not None or future.result() < 0:
+            return
+        if self.closed:  # the burst ended before pigpiod answered
+            self.client.fire(Cmd.WVDEL, future.result())
+        else:
+            self.owned.add(future.result())
+
+    def delete(self, wave_id: int) -> None:
+        self.owned.discard(wave_id)
+        self.client.fire(Cmd.WVDEL, wave_id)
+
+    def close(self) -> None:
+        """End the burst: a wave still owned means it was cut short, so halt it first."""
+        self.closed = True
+        if self.owned:
+            self.client.fire(Cmd.WVHLT)
+        for wave_id in sorted(self.owned):
+            self.client.fire(Cmd.WVDEL, wave_id)
+        self.owned.clear()
+
+
 def wave_groups(frames: Sequence[bytes]) -> list[tuple[int, int]]:
     """Cut a burst into waves of whole frames within pigpio's limits: (first, end) indexes.
 
@@ -288,7 +347,7 @@ def wave_groups(frames: Sequence[bytes]) -> list[tuple[int, int]]:
     for index, frame in enumerate(frames):
         n = len(frame)
         if index > start and (
-            pulses + 2 * n + 1 > WVAG_PULSES or cbs + 4 * n + 2 > WAVE_CBS - 1
+            pulses + 2 * n + 1 > WVAG_MAX_PULSES or cbs + 4 * n + 2 > WAVE_CBS - 1
             or ools + 3 * n + 1 > WAVE_OOL
         ):  # fmt: skip
             groups.append((start, index))

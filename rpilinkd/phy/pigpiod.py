@@ -60,26 +60,39 @@ async def _open(host: str, port: int, timeout: float) -> Stream:
 
 
 class PigpiodClient:
-    """One command socket to pigpiod; requests are pipelined, replies matched in order."""
+    """One command socket to pigpiod; requests are pipelined, replies matched in order.
+
+    Every reply future has an owner: either a caller waiting for it, or nobody (a
+    command fired and forgotten, or a caller that was cancelled); a future whose
+    owner went away is resolved all the same and never warns. Once the reply
+    reader ends (pigpiod closed the socket), every new command fails at once
+    instead of waiting for a reply that cannot come.
+    """
 
     def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self._writer: asyncio.StreamWriter | None = None
         self._pending: deque[tuple[int, asyncio.Future[int]]] = deque()
         self._reader_task: asyncio.Task[None] | None = None
+        self._lost: PhyUnavailableError | None = None
         self.commands_sent = 0
 
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def connected(self) -> bool:
+        return self._writer is not None and self._lost is None and not self._writer.is_closing()
+
     async def connect(self) -> None:
         """Raises: PhyUnavailableError (naming host:port) when pigpiod is not there."""
         reader, self._writer = await _open(self.host, self.port, self.timeout)
+        self._lost = None
         self._reader_task = asyncio.create_task(self._read_replies(reader), name="pigpiod replies")
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
-        error: BaseException = PhyUnavailableError(f"pigpiod at {self.where} closed the connection")
+        error = PhyUnavailableError(f"pigpiod at {self.where} closed the connection")
         try:
             while True:
                 reply = await reader.readexactly(16)
@@ -94,19 +107,35 @@ class PigpiodClient:
             if isinstance(exc, ConnectionError):
                 error = PhyUnavailableError(f"pigpiod at {self.where}: {exc}")
         finally:
+            self._lost = error
             while self._pending:
                 _, future = self._pending.popleft()
                 if not future.done():
                     future.set_exception(error)
 
-    def _send(self, cmd: int, p1: int, p2: int, ext: bytes) -> asyncio.Future[int]:
+    def send(self, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"") -> asyncio.Future[int]:
+        """Write one request now; its result comes in the returned future.
+
+        Raises:
+            PhyUnavailableError: the connection is gone (checked before writing).
+        """
+        if self._lost is not None:
+            raise self._lost
         if self._writer is None or self._writer.is_closing():
             raise PhyUnavailableError(f"pigpiod at {self.where} is not connected")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
         self._pending.append((cmd, future))
         self._writer.write(pack_request(cmd, p1, p2, ext))
         self.commands_sent += 1
         return future
+
+    def fire(self, cmd: int, p1: int = 0, p2: int = 0) -> None:
+        """Send a command whose answer nobody waits for (cleanup that must never block);
+        nothing happens if the connection is gone, as pigpiod's state went with it or
+        the next open resets it."""
+        with contextlib.suppress(PhyUnavailableError):
+            self.send(cmd, p1, p2)
 
     async def command(self, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"",
                       *, check: bool = True) -> int:  # fmt: skip
@@ -121,9 +150,17 @@ class PigpiodClient:
 
     async def batch(self, requests: Sequence[Request], *, check: bool = True) -> list[int]:
         """Send several commands back to back and wait for all their results, in order."""
-        futures = [self._send(*request) for request in requests]
+        return await self.results(requests, [self.send(*request) for request in requests],
+                                  check=check)  # fmt: skip
+
+    async def results(
+        self, requests: Sequence[Request], futures: Sequence[asyncio.Future[int]],
+        *, check: bool = True,
+    ) -> list[int]:  # fmt: skip
+        """Wait for the replies of requests already sent (see :meth:`send`)."""
         try:
-            results = await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                results = [await asyncio.shield(future) for future in futures]
         except TimeoutError:
             raise PhyTimeoutError(f"pigpiod at {self.where} did not answer in time") from None
         if check:
@@ -131,12 +168,18 @@ class PigpiodClient:
                 if result < 0 and cmd not in UNSIGNED_RESULTS:
                     name = COMMAND_NAMES.get(cmd, str(cmd))
                     raise PigpioCommandError(f"{name}({p1}, {p2})", result, describe(result))
-        return list(results)
+        return results
 
     async def close(self) -> None:
         writer, reader = self._writer, self._reader_task
         self._writer = self._reader_task = None
         await close_stream(writer, reader)
+
+
+def _retrieve(future: asyncio.Future[int]) -> None:
+    """Mark a reply's error as seen: a cancelled caller must not leave a warning behind."""
+    if not future.cancelled():
+        future.exception()
 
 
 class ReportStream:

@@ -17,7 +17,7 @@ from typing import Any, Self
 from rpilinkd.config import Config
 from rpilinkd.errors import PhyError
 from rpilinkd.phy.base import ControlsChanged, FrameReceived, Levels, PhyBackend, PhyCapabilities
-from rpilinkd.phy.pins import ControlLine
+from rpilinkd.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)
 ENDS = ("a", "b")

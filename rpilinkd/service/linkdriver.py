@@ -1,10 +1,15 @@
 """The link driver: the only glue between the bus backend and the sans-IO link layer.
 
-It feeds the backend's events and ``loop.time()`` into the bus-access machine
-and the connection, applies what they ask for (control-line writes in order,
-claiming and releasing the data lines, bursts of frames), and sleeps until the
-next deadline or the next input. When pigpiod goes away it closes the backend,
-fails what was in flight, and reconnects (logging the outage once).
+It feeds the backend's events and the time into the bus-access machine and
+the connection, applies what they ask for (control-line writes in order,
+claiming and releasing the data lines, debouncing, bursts of frames), and
+sleeps until the next deadline or the next input.
+
+Supervision: a backend session is two tasks, the receiver (the backend's
+event stream) and the pump (this loop); whichever ends first ends the
+session, so a receiver that dies always wakes the driver, which closes the
+backend and opens it again. While the backend is away the connection's
+timers still run (messages waiting for a relink expire on time).
 """
 
 from __future__ import annotations
@@ -14,56 +19,42 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.link import Connection, LinkDown, LinkState
 from rpilinkd.link.arbiter import Role
-from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided
+from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
+from rpilinkd.link.events import DownReason
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
-from rpilinkd.phy.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)
 EventSink = Callable[[Any, float], None]
-
-
-def coalesce(writes: Iterable[tuple[ControlLine, bool]]) -> list[dict[ControlLine, bool]]:
-    """Ordered single-line writes as few ``set_controls`` calls as keep their order.
-
-    A call drives its low lines before its high ones, so a run of lows followed by
-    highs (the slave's REQ low, RW high) is one call and one pigpiod round trip; a
-    low after a high, or a line written twice, starts a new call.
-    """
-    calls: list[dict[ControlLine, bool]] = []
-    for line, level in writes:
-        current = calls[-1] if calls else None
-        if current is None or line in current or (not level and any(current.values())):
-            calls.append({line: level})
-        else:
-            current[line] = level
-    return calls
 
 
 class LinkDriver:
     def __init__(
         self, phy: PhyBackend, connection: Connection, *, role: str, turn_ms: float,
         retry_s: float, on_event: EventSink, rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self.phy, self.connection = phy, connection
         self.role_setting, self.turn_ms, self.retry_s = role, turn_ms, retry_s
         self.on_event = on_event
         self.rng = rng or random.Random()
+        self.now = clock  # the daemon's one clock (the event loop's is the same monotonic)
         self.bus: BusAccess | None = None
         self.phy_up = False
         self.conflict = False
+        self.phy_problem = ""  # why the backend is not open (for status)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tx: asyncio.Task[None] | None = None
         self._tx_failure: Exception | None = None
-        self._now: Callable[[], float] = time.monotonic  # what loop.time() reads
         self.bursts = 0
         self.internal_errors = 0  # bugs caught by run(): each reset the link
+        self.sessions = 0  # backend sessions opened
 
     def wake(self) -> None:
         """Something changed (a message to send): run the loop now."""
@@ -83,13 +74,13 @@ class LinkDriver:
             return "up"
         return "arbitrating"
 
-    # -- the outer loop: (re)connect to pigpiod ------------------------------------------
+    # -- the outer loop: (re)open the backend ----------------------------------------------
 
     async def run(self) -> None:
         while not self._stop.is_set():
-            if not await open_with_retry(self.phy, retry_s=self.retry_s, stop=self._stop):
+            if not await self._open():
                 return
-            self.phy_up = True
+            self.phy_up, self.sessions = True, self.sessions + 1
             try:
                 await self._session()
             except PhyUnavailableError as exc:
@@ -101,39 +92,68 @@ class LinkDriver:
                 _LOGGER.exception("internal error in the link driver; resetting the link")
             finally:
                 self.phy_up = False
-                await self._cancel_tx()
-                self.connection.stop("bus_lost", self._now())
-                self._drain_connection(self._now())
-                with contextlib.suppress(PhyError, OSError):
-                    await self.phy.aclose()
+                await self._end_session()
             if not self._stop.is_set():
-                await asyncio.sleep(self.retry_s)
+                await self._idle(self.retry_s)
+
+    async def _open(self) -> bool:
+        """Open the backend, retrying (each cause logged once); False if told to stop."""
+        opened = await open_with_retry(self.phy, retry_s=self.retry_s, stop=self._stop,
+                                       idle=self._idle, problem=self._phy_problem)  # fmt: skip
+        self.phy_problem = ""
+        return opened
+
+    def _phy_problem(self, message: str) -> None:
+        self.phy_problem = message
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait while the backend is away, running the connection's timers meanwhile."""
+        until = self.now() + seconds
+        while not self._stop.is_set() and (now := self.now()) < until:
+            timer = self.connection.get_timer()
+            if timer is not None and timer <= now:
+                self.connection.handle_timer(now)
+                self._drain_connection(now)
+                continue
+            wait = min(until, timer if timer is not None else until) - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), max(0.0, wait))
 
     async def _session(self) -> None:
         self.phy.set_framing(False)
         self.bus = BusAccess(role=self.role_setting, rng=self.rng, turn_ms=self.turn_ms,
-                             now=self._now())  # fmt: skip
-        receiver = asyncio.create_task(self._receive(), name="link receive")
+                             now=self.now())  # fmt: skip
+        tasks = {asyncio.create_task(self._receive(), name="link receive"),
+                 asyncio.create_task(self._pump_forever(), name="link pump")}  # fmt: skip
         try:
-            while not self._stop.is_set():
-                if self._tx_failure is not None:
-                    failure, self._tx_failure = self._tx_failure, None
-                    raise failure
-                if receiver.done():
-                    receiver.result()  # raises what ended the event stream
-                    return
-                await self._pump()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            receiver.cancel()
-            await asyncio.gather(receiver, return_exceptions=True)
-            if self._stop.is_set():
-                await self._cancel_tx()
-                with contextlib.suppress(PhyError, OSError):
-                    await self.phy.drive_data(False)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                raise exc
+        if not self._stop.is_set():
+            raise PhyUnavailableError(f"the {self.phy.name} backend's event stream ended")
+
+    async def _end_session(self) -> None:
+        """Close the backend without ever waiting on a dead connection."""
+        await self._cancel_tx()
+        now = self.now()
+        self.connection.stop(DownReason.STOPPED if self._stop.is_set() else DownReason.BUS_LOST,
+                             now)  # fmt: skip
+        self._drain_connection(now)
+        if self._stop.is_set():
+            with contextlib.suppress(PhyError, OSError):
+                await self.phy.drive_data(False)
+        with contextlib.suppress(PhyError, OSError):
+            await self.phy.aclose()
+        self.bus = None
 
     async def _receive(self) -> None:
         async for event in self.phy.events():
-            now = self._now()
+            now = self.now()
             if isinstance(event, FrameReceived):
                 self.connection.receive_frame(event.data, now)
             elif isinstance(event, ControlsChanged) and self.bus is not None:
@@ -142,10 +162,17 @@ class LinkDriver:
 
     # -- one turn of the loop ---------------------------------------------------------------
 
+    async def _pump_forever(self) -> None:
+        while not self._stop.is_set():
+            if self._tx_failure is not None:
+                failure, self._tx_failure = self._tx_failure, None
+                raise failure
+            await self._pump()
+
     async def _pump(self) -> None:
         bus, connection = self.bus, self.connection
         assert bus is not None
-        now = self._now()
+        now = self.now()
         for machine in (bus, connection):
             timer = machine.get_timer()
             if timer is not None and timer <= now:
@@ -153,10 +180,10 @@ class LinkDriver:
         self._drain_connection(now)
         bus.want_bus(connection.wants_to_send(now), now)
         await self._apply_bus()
-        if bus.may_transmit and connection.wants_to_send(self._now()) and self._tx is None:
+        if bus.may_transmit and connection.wants_to_send(self.now()) and self._tx is None:
             self._tx = asyncio.create_task(self._transmit(bus), name="link transmit")
         deadlines = [t for t in (bus.get_timer(), connection.get_timer()) if t is not None]
-        timeout = max(0.0, min(deadlines) - self._now()) if deadlines else None
+        timeout = max(0.0, min(deadlines) - self.now()) if deadlines else None
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
@@ -164,23 +191,25 @@ class LinkDriver:
     async def _apply_bus(self) -> None:
         bus = self.bus
         assert bus is not None
-        for levels in coalesce(bus.writes()):
-            await self.phy.set_controls(levels)
-        request = bus.data_request()
-        if request is True:
-            await self.phy.drive_data(True)
-            bus.data_claimed(self._now())
-        elif request is False:
-            await self._cancel_tx()
-            await self.phy.drive_data(False)
-            bus.data_released(self._now())
-        while (event := bus.next_event()) is not None:
-            self._bus_event(event)
-        if bus.writes_pending or bus.has_request:
-            await self._apply_bus()  # confirmations may have produced more to do
+        while True:
+            await self.phy.debounce_strobes(bus.debounce_strobes)
+            for levels in coalesce(bus.writes()):
+                await self.phy.set_controls(levels)
+            request = bus.data_request()
+            if request is True:
+                await self.phy.drive_data(True)
+                bus.data_claimed(self.now())
+            elif request is False:
+                await self._cancel_tx()
+                await self.phy.drive_data(False)
+                bus.data_released(self.now())
+            while (event := bus.next_event()) is not None:
+                self._bus_event(event)
+            if not (bus.writes_pending or bus.has_request):
+                return  # else confirmations produced more to do
 
     def _bus_event(self, event: RoleDecided | RoleConflict | BusLost) -> None:
-        now = self._now()
+        now = self.now()
         self.on_event(event, now)
         if isinstance(event, RoleDecided):
             self.conflict = False
@@ -194,16 +223,17 @@ class LinkDriver:
         else:
             _LOGGER.info("bus lost (%s); arbitrating again", event.reason)
             self.phy.set_framing(False)
-            self.connection.stop("bus_lost", now)
+            self.connection.stop(DownReason.BUS_LOST, now)
             self._drain_connection(now)
 
     def _drain_connection(self, now: float) -> None:
         while (event := self.connection.next_event()) is not None:
             self.on_event(event, now)
-            lost_peer = isinstance(event, LinkDown) and event.reason != "bus_lost"
+            lost_peer = isinstance(event, LinkDown) and event.reason not in (
+                DownReason.BUS_LOST, DownReason.STOPPED)  # fmt: skip
             if lost_peer and self.bus is not None and self.phy_up:  # re-arbitrate
                 self.phy.set_framing(False)
-                self.bus.restart(str(getattr(event, "reason", "")), now)
+                self.bus.restart(now)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -211,17 +241,17 @@ class LinkDriver:
         limit = max(1, self.connection.config.window)
         try:
             while bus.may_transmit:
-                frames = self.connection.frames_to_send(self._now(), max_frames=limit)
+                frames = self.connection.frames_to_send(self.now(), max_frames=limit)
                 if not frames:
                     break
-                bus.burst_started(self._now())
+                bus.burst_started(self.now())
                 await self.phy.send_frames(frames)
                 self.bursts += 1
-                bus.burst_done(self._now())
+                bus.burst_done(self.now())
         except PhyError as exc:
             _LOGGER.warning("sending failed: %s", exc.message)
-            bus.burst_done(self._now())
-        except Exception as exc:  # a bug: hand it to the session loop, which resets the link
+            bus.burst_done(self.now())
+        except Exception as exc:  # a bug: hand it to the pump, which ends the session
             self._tx_failure = exc
         finally:
             self._tx = None

@@ -26,6 +26,7 @@ from rpilinkd.link import (
     LinkUp,
     MessageDelivered,
     MessageReceived,
+    PeerRefused,
     PeerRestarted,
 )  # fmt: skip
 from rpilinkd.link.busaccess import BusLost, RoleConflict, RoleDecided
@@ -60,6 +61,8 @@ class Node:
         self.role: str | None = None
         self._pending: dict[int, tuple[asyncio.Future[None], float]] = {}
         self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.refused = ""  # the last problem with the peer's hello
+        self.name_clash = False  # the peer has our name
 
     # -- LinkService, for the API server ------------------------------------------------
 
@@ -122,12 +125,20 @@ class Node:
             self._state_changed()
             _LOGGER.info("link up with %s (role %s, session %d)", event.peer.node, self.role,
                          event.session)  # fmt: skip
+            self._check_name(event.peer.node)
             self.publish({"event": "link_up", "peer": event.peer.node, "role": self.role,
                           "peer_epoch": event.peer.epoch})  # fmt: skip
         elif isinstance(event, LinkDown):
             self._state_changed()
-            _LOGGER.warning("link down: %s %s", event.reason, event.detail)
-            self.publish({"event": "link_down", "reason": event.reason, "detail": event.detail})
+            resuming = " (messages in flight wait for the relink)" if event.resuming else ""
+            _LOGGER.warning("link down: %s %s%s", event.reason.value, event.detail, resuming)
+            self.publish({"event": "link_down", "reason": event.reason.value,
+                          "detail": event.detail})  # fmt: skip
+        elif isinstance(event, PeerRefused):
+            if event.problem != self.refused:
+                _LOGGER.error("the peer's hello is refused: %s; the link stays down until the "
+                              "peer's configuration is fixed", event.problem)  # fmt: skip
+            self.refused = event.problem
         elif isinstance(event, PeerRestarted):
             self.publish({"event": "peer_restarted", "old_epoch": event.old_epoch,
                           "new_epoch": event.new_epoch})  # fmt: skip
@@ -143,6 +154,15 @@ class Node:
             self.role = None
             self._state_changed()
             self.publish({"event": "bus_lost", "reason": event.reason})
+
+    def _check_name(self, peer: str) -> None:
+        self.refused = ""
+        clash = peer == self.connection.node
+        if clash and not self.name_clash:
+            _LOGGER.warning("the peer is also called %r: give the nodes different names "
+                            "(node.name in the config, or scripts/install --node NAME) so "
+                            "logs, status and MQTT topics tell them apart", peer)  # fmt: skip
+        self.name_clash = clash
 
     def _settle(self, message_id: int, exc: RpilinkError | None, now: float) -> None:
         entry = self._pending.get(message_id)

@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from rpilinkd.sim.protocol import DEFAULT_PERMITTED, HW_REVISION_PI3B, NOTIFY_SLOTS
+from rpilinkd.pigpio_protocol import (
+    DEFAULT_PERMITTED,
+    HW_REVISION_PI3B,
+    MODE_INPUT,
+    MODE_OUTPUT,
+    NOTIFY_SLOTS,
+    PUD_DOWN,
+    PUD_UP,
+)
 from rpilinkd.sim.transmitter import Transmitter
 from rpilinkd.sim.waves import WaveBuilder, WavePool
-from rpilinkd.sim.wires import PUD_DOWN, PUD_UP
 
 U32 = npt.NDArray[np.uint32]
-MODE_INPUT, MODE_OUTPUT = 0, 1
 GPIO_COUNT = 54
 
 

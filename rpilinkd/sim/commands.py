@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from rpilinkd.sim.board import MODE_OUTPUT, Board, GlitchFilter
-from rpilinkd.sim.protocol import PIGPIO_VERSION, Cmd, Err
+from rpilinkd.pigpio_protocol import MODE_OUTPUT, PIGPIO_VERSION, Cmd, Err
+from rpilinkd.sim.board import Board, GlitchFilter
 
 MAX_GPIO = 53
 MAX_USER_GPIO = 31

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from rpilinkd.errors import SimError
+from rpilinkd.pigpio_protocol import COMMAND_NAMES, Err
 from rpilinkd.sim.board import Board
 from rpilinkd.sim.commands import HANDLERS, Call
 from rpilinkd.sim.faults import Faults, parse_spec
-from rpilinkd.sim.protocol import COMMAND_NAMES, Err
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
 from rpilinkd.sim.vcd import VcdWriter

@@ -14,8 +14,8 @@ import logging
 import socket
 from typing import Protocol
 
+from rpilinkd.pigpio_protocol import MAX_EXTENSION, REQUEST, Cmd, Err, pack_reply
 from rpilinkd.sim.board import Board
-from rpilinkd.sim.protocol import MAX_EXTENSION, REQUEST, Cmd, Err, pack_reply
 
 _LOGGER = logging.getLogger(__name__)
 #: a report stream whose reader lags this far behind loses reports (counted);

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rpilinkd.sim.protocol import NO_TX_WAVE, WAVE_NOT_FOUND, WAVE_START_DELAY_US
+from rpilinkd.pigpio_protocol import NO_TX_WAVE, WAVE_NOT_FOUND, WAVE_START_DELAY_US
 from rpilinkd.sim.waves import ChainDelay, ChainItem, ChainLoop, Pulses, WavePool
 
 Segment = tuple[int | None, Pulses | None, int]

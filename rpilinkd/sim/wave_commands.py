@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rpilinkd.pigpio_protocol import Cmd, Err
 from rpilinkd.sim.commands import Call, Handler, registrar, u32
-from rpilinkd.sim.protocol import Cmd, Err
 from rpilinkd.sim.waves import Pulses, parse_chain
 
 WAVE_HANDLERS: dict[int, Handler] = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from rpilinkd.sim.protocol import (
+from rpilinkd.pigpio_protocol import (
     MAX_WAVES,
     WAVE_MAX_CBS,
     WAVE_MAX_MICROS,

@@ -32,11 +32,11 @@ import numpy as np
 import numpy.typing as npt
 
 from rpilinkd.errors import SimError
-from rpilinkd.phy.pins import DEFAULT_PINS, ControlLine
+from rpilinkd.pigpio_protocol import PUD_DOWN, PUD_UP
+from rpilinkd.pins import DEFAULT_PINS, ControlLine
 
 U32 = npt.NDArray[np.uint32]
 
-PUD_OFF, PUD_DOWN, PUD_UP = 0, 1, 2
 
 
 @dataclass(frozen=True)

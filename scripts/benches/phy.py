@@ -16,7 +16,7 @@ from rpilinkd.phy import FrameReceived
 from rpilinkd.phy.codec import BusTiming, Masks, ReportDecoder, encode
 from rpilinkd.phy.pigpio import PigpioPhy
 from rpilinkd.phy.pigpiod import READ_CHUNK
-from rpilinkd.phy.pins import DEFAULT_PINS
+from rpilinkd.pins import DEFAULT_PINS
 
 DESCRIPTION = "bus codec MB/s and frame goodput through rpilink-sim in % of the line rate"
 REPO = Path(__file__).resolve().parents[2]

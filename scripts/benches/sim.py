@@ -8,7 +8,7 @@ import struct
 import time
 from typing import Any
 
-from rpilinkd.phy.pins import DEFAULT_PINS
+from rpilinkd.pins import DEFAULT_PINS
 from rpilinkd.sim import SimConfig, Simulator
 
 DESCRIPTION = "rpilink-sim cost: real-time headroom and reports/s with a bus waveform playing"

@@ -1,9 +1,11 @@
 """Two BusAccess machines on a simulated control cable, with a fake clock.
 
-Each node has a backend that applies its operations (single-line writes, data
-claims and releases) one after another, each after a random delay, as pigpiod
-applies one socket's commands in order. Each applied line change reaches the
-other node after a random latency, in order. Nodes start at given times, want
+Each node has a backend that applies its operations (control-line writes
+coalesced as the link driver coalesces them, data claims and releases) one
+after another, each after a random delay, as pigpiod applies one socket's
+commands in order. Each applied write reaches the other node after a random
+latency, in order, as one observation of all four lines: lines written in one
+call arrive together, as they can in one pigpiod report. Nodes start at given times, want
 the bus at random, transmit bursts while allowed, and can be restarted (the
 daemon dies and a new one sets the safe state) or told to re-arbitrate.
 
@@ -21,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rpilinkd.link.arbiter import Role
-from rpilinkd.link.busaccess import BusAccess, RoleConflict
-from rpilinkd.phy.pins import ControlLine
+from rpilinkd.link.busaccess import BusAccess, RoleConflict, coalesce
+from rpilinkd.pins import ControlLine
 
 LATENCY_S = (0.0002, 0.003)  # a change reaches the peer's daemon (reports come in batches)
 OP_DELAY_S = (0.00005, 0.0005)  # pigpiod applies one command
@@ -90,6 +92,10 @@ class BusPair:
         roles = [n.access.role for n in (a, b) if n.access is not None]
         if roles.count(Role.MASTER) == 2:
             raise ViolationError(f"two masters at {self.now:.6f}")
+        for node in (a, b):
+            up = node.access is not None and node.access.role is not None
+            if up and node.outputs[ControlLine.REQ] and node.outputs[ControlLine.RW]:
+                raise ViolationError(f"{node.name} shows the presence signature while up")
 
     # -- one node's daemon and backend ----------------------------------------------
 
@@ -113,13 +119,12 @@ class BusPair:
     def rearbitrate(self, node: Node) -> None:
         if node.access is not None:
             self.last_disturbance = max(self.last_disturbance, self.now)
-            node.access.restart("test", self.now)
+            node.access.restart(self.now)
             self._service(node)
 
     def _safe_state(self, node: Node) -> None:
         node.driving = False
-        for line in ControlLine:
-            self._apply(node, line, False)
+        self._apply(node, all_low())
 
     def _backend(self, node: Node, operation: Callable[[], None]) -> float:
         """Queue an operation on the node's backend; returns when it will be applied."""
@@ -128,19 +133,20 @@ class BusPair:
         self.at(when, operation)
         return when
 
-    def _apply(self, node: Node, line: ControlLine, level: bool) -> None:
-        if node.outputs[line] == level:
+    def _apply(self, node: Node, levels: dict[ControlLine, bool]) -> None:
+        if all(node.outputs[line] == level for line, level in levels.items()):
             return
-        node.outputs[line] = level
+        node.outputs.update(levels)
+        snapshot = dict(node.outputs)
         peer = self.other(node)
         arrive = max(self.now + self.rng.uniform(*LATENCY_S), self._last_seen_at[peer.name])
         self._last_seen_at[peer.name] = arrive
-        self.at(arrive, lambda: self._observe(peer, line, level))
+        self.at(arrive, lambda: self._observe(peer, snapshot))
 
-    def _observe(self, node: Node, line: ControlLine, level: bool) -> None:
-        node.seen[line] = level
+    def _observe(self, node: Node, levels: dict[ControlLine, bool]) -> None:
+        node.seen = dict(levels)
         if node.access is not None:
-            node.access.peer_lines({line: level}, self.now)
+            node.access.peer_lines(levels, self.now)
             self._service(node)
 
     def _service(self, node: Node) -> None:
@@ -148,8 +154,8 @@ class BusPair:
         access, incarnation = node.access, node.incarnation
         if access is None:
             return
-        for line, level in access.writes():
-            apply = functools.partial(self._apply_if, node, incarnation, line, level)
+        for levels in coalesce(access.writes()):
+            apply = functools.partial(self._apply_if, node, incarnation, levels)
             self._backend(node, apply)
         request = access.data_request()
         if request is not None:
@@ -171,9 +177,9 @@ class BusPair:
             node.timer_at = timer
             self.at(max(timer, self.now), lambda: self._timer(node, incarnation, timer))
 
-    def _apply_if(self, node: Node, incarnation: int, line: ControlLine, level: bool) -> None:
+    def _apply_if(self, node: Node, incarnation: int, levels: dict[ControlLine, bool]) -> None:
         if node.incarnation == incarnation and node.access is not None:
-            self._apply(node, line, level)
+            self._apply(node, levels)
 
     def _data(self, node: Node, incarnation: int, claim: bool) -> None:
         if node.incarnation != incarnation or node.access is None:

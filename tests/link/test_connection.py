@@ -18,7 +18,9 @@ from rpilinkd.link import (
     MessageDelivered,
     PeerRestarted,
 )
-from rpilinkd.link.frames import Flag, Frame, Hello, Kind
+from rpilinkd.link.events import DownReason
+from rpilinkd.link.frames import Flag, Frame, Kind
+from rpilinkd.link.hello import Hello
 from tests.link.pair import LinkPair, WireFaults
 
 
@@ -88,7 +90,7 @@ def test_a_cut_cable_is_noticed_within_dead_after() -> None:
     pair.run_until(lambda: a.state is not LinkState.UP)
     down = events_of(pair, "a", LinkDown)[0]
     assert isinstance(down, LinkDown)
-    assert down.reason == "timeout"
+    assert down.reason is DownReason.TIMEOUT
     assert pair.now - cut_at <= 0.9 + 0.01
     pair.run_until(lambda: bool(events_of(pair, "b", DeliveryFailed)))
     failed = events_of(pair, "b", DeliveryFailed)[0]
@@ -134,7 +136,7 @@ def test_version_mismatch_is_a_clear_error() -> None:
     a.receive_frame(Frame(Kind.HELLO, Flag.NONE, 9, payload=hello.to_bytes()).to_bytes(), 0.0)
     event = a.next_event()
     assert isinstance(event, LinkDown)
-    assert event.reason == "version_mismatch"
+    assert event.reason is DownReason.VERSION_MISMATCH
     assert "speaks protocol 99" in event.detail
     assert a.state is LinkState.DOWN
 

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rpilinkd.errors import FrameError
-from rpilinkd.link.frames import HD5_LIMIT, Flag, Frame, Hello, Kind, frame_size
+from rpilinkd.link.frames import HD5_LIMIT, Flag, Frame, Kind, frame_size
+from rpilinkd.link.hello import Hello
 
 frames = st.builds(
     Frame,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rpilinkd.config import BusConfig
 from rpilinkd.phy.codec import REPORT, BusTiming, Masks, ReportDecoder, encode, pulse_cost
-from rpilinkd.phy.pins import DEFAULT_PINS, ControlLine, PinMap
+from rpilinkd.pins import DEFAULT_PINS, ControlLine, PinMap
 from tests.phy.wire_model import reports_for
 
 MASKS = Masks.from_pins(DEFAULT_PINS)

@@ -10,7 +10,7 @@ import pytest
 
 from rpilinkd.errors import PhyError
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend
-from rpilinkd.phy.pins import ControlLine
+from rpilinkd.pins import ControlLine
 
 Pair = tuple[PhyBackend, PhyBackend]
 

@@ -16,7 +16,7 @@ from rpilinkd.errors import PhyUnavailableError
 from rpilinkd.phy import FrameReceived, PhyBackend, open_with_retry
 from rpilinkd.phy.codec import BusTiming
 from rpilinkd.phy.pigpio import WAVE_CBS, PigpioPhy
-from rpilinkd.phy.pins import DEFAULT_PINS
+from rpilinkd.pins import DEFAULT_PINS
 from rpilinkd.sim import SimConfig, Simulator
 from tests.support.procs import free_port
 
@@ -135,6 +135,7 @@ async def test_wave_ids_and_control_blocks_stay_flat_over_10000_frames() -> None
         await a.drive_data(True)
         for _ in range(20):  # 20 bursts of 500 frames
             await a.send_frames([os.urandom(24) for _ in range(500)])
+            await a.read_controls()  # a round trip: pigpiod has done what came before
             board = sim.stats()["boards"]["a"]
             assert board["wave_ids_in_use"] == 0  # everything deleted after each burst
             assert board["wave_cbs_in_use"] == 0
@@ -142,6 +143,45 @@ async def test_wave_ids_and_control_blocks_stay_flat_over_10000_frames() -> None
         assert a.stats["frames_sent"] == 10_000
         assert peak["ids"] <= 2
         assert peak["cbs"] <= 2 * WAVE_CBS
+
+
+async def test_a_burst_cancelled_at_any_moment_leaves_no_wave_behind() -> None:
+    """Every created wave is deleted exactly once, whenever the burst is cut short."""
+    rng = random.Random(5)
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=32)) as sim,
+        pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, _b),
+    ):
+        await a.drive_data(True)
+        for _ in range(40):
+            frames = [os.urandom(200) for _ in range(60)]
+            burst = asyncio.create_task(a.send_frames(frames))
+            await asyncio.sleep(rng.uniform(0, 0.05))  # before, during or after a wave
+            burst.cancel()
+            await asyncio.gather(burst, return_exceptions=True)
+            await asyncio.sleep(0.01)  # a reply naming a wave may still be on its way
+            await a.read_controls()
+            board = sim.stats()["boards"]["a"]
+            assert board["wave_ids_in_use"] == 0
+            assert board["wave_cbs_in_use"] == 0
+        await a.send_frames([b"still works"])  # and the pool is usable
+
+
+async def test_a_dead_pigpiod_fails_a_burst_at_once() -> None:
+    """No cleanup waits for a reply on a connection that is gone."""
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=33)) as sim,
+        pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, _b),
+    ):
+        await a.drive_data(True)
+        frames = [os.urandom(200) for _ in range(300)]
+        burst = asyncio.create_task(a.send_frames(frames))
+        await asyncio.sleep(0.02)
+        restart = asyncio.create_task(sim.restart_board("a", down_s=0.5))
+        with pytest.raises(PhyUnavailableError):
+            async with asyncio.timeout(1.0):  # not the 5 s command timeout
+                await burst
+        await restart
 
 
 async def test_unreachable_pigpiod_is_one_clear_error(caplog: pytest.LogCaptureFixture) -> None:

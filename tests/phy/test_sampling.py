@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from rpilinkd.phy.codec import Masks, ReportDecoder
-from rpilinkd.phy.pins import DEFAULT_PINS
 from rpilinkd.phy.sampling import GAPS_NEEDED, SamplePeriodCheck
+from rpilinkd.pins import DEFAULT_PINS
 from tests.support.system import System
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rpilinkd.phy.codec import REPORT
-from rpilinkd.phy.pins import PinMap
+from rpilinkd.pins import PinMap
 
 
 def reports_for(

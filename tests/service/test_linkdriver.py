@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rpilinkd.phy.pins import ControlLine
-from rpilinkd.service.linkdriver import coalesce
+from rpilinkd.link.busaccess import coalesce
+from rpilinkd.pins import ControlLine
 
 REQ, RW, STB, FRM = ControlLine.REQ, ControlLine.RW, ControlLine.STB, ControlLine.FRM
 

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
+from rpilinkd.pigpio_protocol import Cmd, Err
 from rpilinkd.sim import ThreadedSimulator
-from rpilinkd.sim.protocol import Cmd, Err
 
 
 def raw(sim: ThreadedSimulator, board: str = "a") -> socket.socket:

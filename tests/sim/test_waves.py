@@ -9,7 +9,7 @@ import numpy as np
 import pigpio
 import pytest
 
-from rpilinkd.sim.protocol import WAVE_USABLE_CBS, Err
+from rpilinkd.pigpio_protocol import WAVE_USABLE_CBS, Err
 from rpilinkd.sim.waves import (
     ChainDelay,
     ChainLoop,
