@@ -19,15 +19,19 @@ while arbitrating. The handshake (docs/protocol.md §2.2):
    observed STB toggle (FRM in the same observation). STB is low when the
    exchange begins (RESET and the beacon leave it low), so the first toggle is
    a rise even when it arrives in the same report as the presence itself. A
-   bit goes out only when as many of the peer's have been read.
+   bit goes out only when as many of the peer's have been read, and only
+   ``toggle_gap_s`` after the previous toggle was applied (the backend says
+   when: ``applied``): two toggles closer than the peer's debounce would
+   vanish together, and two bits with them.
 4. DONE, with all 32 bits each way: the peer's echo must equal our claim (else
    RESET: a glitch corrupted a bit). The higher claim is master; equal forced
    priorities are a role conflict (wait, retry); equal claims redraw. Lower REQ
    and keep RW high: "my check passed".
-5. SETTLE, once the peer is seen in DONE too (REQ low, RW high): all outputs
-   low; once all the peer's are low, the roles hold. A peer that failed its
-   check goes to RESET, dropping REQ and RW in one write, which is never the
-   DONE pattern: so both sides go up, or neither does.
+5. SETTLE, once the peer was seen in DONE too (REQ low, RW high) and our own
+   DONE has been on the wire for ``toggle_gap_s`` (so the peer sees it too):
+   all outputs low; once all the peer's are low, the roles hold. A peer that
+   failed its check goes to RESET, dropping REQ and RW in one write, which is
+   never the DONE pattern: so both sides go up, or neither does.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ T_CONFLICT_RETRY_S = 2.0
 T_BEACON_ON_S = 0.05  # presence high ...
 T_BEACON_PERIOD_S = 0.5  # ... for this share of every period while the peer is silent
 T_ALIVE_S = 1.0  # the peer counts as alive this long after any of its lines was high
+T_TOGGLE_GAP_S = 0.001  # a level we show lasts at least this (well above any debounce)
 CLAIM_BITS = 16
 NONCE_BITS = 14
 PRIORITY = {"master": 3, "auto": 1, "slave": 0}
@@ -88,7 +93,9 @@ def presence(levels: Levels) -> bool:
 class Arbiter:
     """The arbitration half of the bus-access machine (busaccess.py drives it)."""
 
-    def __init__(self, role_setting: str, rng: random.Random) -> None:
+    def __init__(
+        self, role_setting: str, rng: random.Random, toggle_gap_s: float = T_TOGGLE_GAP_S
+    ) -> None:
         if role_setting not in PRIORITY:
             raise ValueError(f"role must be auto, master or slave, not {role_setting!r}")
         self.role_setting = role_setting
@@ -108,6 +115,9 @@ class Arbiter:
         self._sent = 0
         self._peer_stb = False
         self._beacon_on = False
+        self.toggle_gap_s = toggle_gap_s
+        self._shown_at: float | None = 0.0  # when our last STB toggle / DONE hit the wire
+        self._peer_done = False  # the peer was seen in DONE
 
     def set_output(self, line: ControlLine, level: bool) -> None:
         if self.outputs[line] != level:
@@ -126,6 +136,18 @@ class Arbiter:
 
     def _enter(self, phase: Phase, now: float) -> None:
         self.phase, self.since = phase, now
+
+    def applied(self, now: float) -> None:
+        """The writes taken so far are on the wire (pigpiod answered)."""
+        if self._shown_at is None:
+            self._shown_at = now
+
+    def _shown_for(self, now: float) -> bool:
+        """Whether our last toggle (or DONE) has been on the wire long enough."""
+        return self._shown_at is not None and now >= self._shown_at + self.toggle_gap_s
+
+    def _show(self) -> None:
+        self._shown_at = None  # until the backend has applied it
 
     def _peer_alive(self, now: float) -> bool:
         return self.alive_at is not None and now - self.alive_at < T_ALIVE_S
@@ -153,8 +175,17 @@ class Arbiter:
         if self.phase is Phase.CONFLICT:
             return self.since + T_CONFLICT_RETRY_S
         if self.phase in STALLABLE:
-            return self.since + T_STALL_S
+            stall = self.since + T_STALL_S
+            shown = self._shown_at
+            waiting = (self.phase is Phase.EXCHANGE and self._bit_ready) or (
+                self.phase is Phase.DONE and self._peer_done
+            )
+            return min(stall, shown + self.toggle_gap_s) if waiting and shown is not None else stall
         return None
+
+    @property
+    def _bit_ready(self) -> bool:
+        return self._sent < 2 * CLAIM_BITS and self._sent <= len(self._received)
 
     def tick(self, now: float, peer: Levels) -> None:
         """Time passed: move on if a deadline is due, then look at the peer's lines."""
@@ -166,7 +197,7 @@ class Arbiter:
             elif self.phase is Phase.PRESENT:
                 # beacon: off when the peer has shown no sign of life for a while, else on
                 self._present(not self._beacon_on or self._peer_alive(now), now)
-            else:
+            elif self.phase is Phase.CONFLICT or now >= self.since + T_STALL_S:
                 if self.phase in STALLABLE:
                     self.counters["stalls"] += 1
                     self.stalled_in = self.phase
@@ -192,16 +223,19 @@ class Arbiter:
                 self._peer_stb = peer[STB]  # observation: it may be the peer's last
                 self._received.append(peer[FRM])
                 self.since = now
-            self._present_next()
+            self._present_next(now)
             if len(self._received) >= 2 * CLAIM_BITS and self._sent >= 2 * CLAIM_BITS:
                 self._decide(now)
             elif not peer[RW]:
                 self.begin(now)  # the peer started over
         elif self.phase is Phase.DONE:
-            if not peer[RW]:
+            if peer[RW] and not peer[REQ]:
+                self._peer_done = True  # the peer decided too
+            elif not peer[RW] and not self._peer_done:
                 self.begin(now)  # the peer's check failed (or it started over)
-            elif not peer[REQ]:
-                self._all_low()  # the peer decided too
+                return
+            if self._peer_done and self._shown_for(now):
+                self._all_low()
                 self._enter(Phase.SETTLE, now)
         elif self.phase is Phase.SETTLE:
             if presence(peer):
@@ -218,6 +252,8 @@ class Arbiter:
         self._received = []
         self._sent = 0
         self._peer_stb = False  # the peer's STB is low when it presents
+        self._peer_done = False
+        self._shown_at = now - self.toggle_gap_s  # no toggle of ours to protect yet
         self._enter(Phase.EXCHANGE, now)
 
     def _bit(self, index: int) -> bool:
@@ -226,10 +262,11 @@ class Arbiter:
         echo = index - CLAIM_BITS  # the peer's claim, bit by bit as it arrived
         return self._received[echo]
 
-    def _present_next(self) -> None:
-        if self._sent < 2 * CLAIM_BITS and self._sent <= len(self._received):
+    def _present_next(self, now: float) -> None:
+        if self._bit_ready and self._shown_for(now):
             self.set_output(FRM, self._bit(self._sent))
             self.set_output(STB, not self.outputs[STB])  # after FRM, never before it
+            self._show()
             self._sent += 1
 
     @staticmethod
@@ -261,4 +298,5 @@ class Arbiter:
         role = Role.MASTER if self._claim > peer_claim else Role.SLAVE
         self.decision = Decision(role)
         self.set_output(REQ, False)
+        self._show()
         self._enter(Phase.DONE, now)

@@ -111,6 +111,10 @@ class BusAccess:
         out, self.arbiter.writes = self.arbiter.writes, []
         return out
 
+    def writes_applied(self, now: float) -> None:
+        """The writes taken with :meth:`writes` are on the wire (the backend confirmed)."""
+        self.arbiter.applied(now)
+
     def data_request(self) -> bool | None:
         """True: claim the data lines; False: release them; None: leave them (drains)."""
         request, self._request = self._request, None

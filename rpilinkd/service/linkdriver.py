@@ -55,6 +55,7 @@ class LinkDriver:
         self.bursts = 0
         self.internal_errors = 0  # bugs caught by run(): each reset the link
         self.sessions = 0  # backend sessions opened
+        self._bus_state = ""
 
     def wake(self) -> None:
         """Something changed (a message to send): run the loop now."""
@@ -195,6 +196,7 @@ class LinkDriver:
             await self.phy.debounce_strobes(bus.debounce_strobes)
             for levels in coalesce(bus.writes()):
                 await self.phy.set_controls(levels)
+            bus.writes_applied(self.now())
             request = bus.data_request()
             if request is True:
                 await self.phy.drive_data(True)
@@ -205,6 +207,11 @@ class LinkDriver:
                 bus.data_released(self.now())
             while (event := bus.next_event()) is not None:
                 self._bus_event(event)
+            if bus.state != self._bus_state:
+                _LOGGER.debug("bus %s -> %s (peer %s, %s)", self._bus_state, bus.state,
+                              "".join(k.name if v else "-" for k, v in bus.peer.items()),
+                              bus.arbiter.counters)  # fmt: skip
+                self._bus_state = bus.state
             if not (bus.writes_pending or bus.has_request):
                 return  # else confirmations produced more to do
 

@@ -27,7 +27,8 @@ from rpilinkd.link.busaccess import BusAccess, RoleConflict, coalesce
 from rpilinkd.pins import ControlLine
 
 LATENCY_S = (0.0002, 0.003)  # a change reaches the peer's daemon (reports come in batches)
-OP_DELAY_S = (0.00005, 0.0005)  # pigpiod applies one command
+OP_DELAY_S = (0.0, 0.0005)  # pigpiod applies one command (a busy pigpiod: back to back)
+DEBOUNCE_S = 20e-6  # a level shorter than this never reaches the peer (the glitch filter)
 BURST_S = (0.001, 0.01)
 
 
@@ -67,6 +68,7 @@ class BusPair:
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._count = itertools.count()
         self._last_seen_at = {"a": 0.0, "b": 0.0}  # keeps each direction in order
+        self._shown: dict[str, tuple[float, dict[str, bool]]] = {}  # a node's last write
         self.last_disturbance = max(starts)
         for node, start in zip(self.nodes.values(), starts, strict=True):
             self.at(start, functools.partial(self._boot, node))
@@ -136,12 +138,17 @@ class BusPair:
     def _apply(self, node: Node, levels: dict[ControlLine, bool]) -> None:
         if all(node.outputs[line] == level for line, level in levels.items()):
             return
+        previous = self._shown.get(node.name)
+        if previous is not None and self.now - previous[0] < DEBOUNCE_S:
+            previous[1]["void"] = True  # it did not last: the peer's filter never passes it
         node.outputs.update(levels)
         snapshot = dict(node.outputs)
+        shown: dict[str, bool] = {"void": False}
+        self._shown[node.name] = (self.now, shown)
         peer = self.other(node)
         arrive = max(self.now + self.rng.uniform(*LATENCY_S), self._last_seen_at[peer.name])
         self._last_seen_at[peer.name] = arrive
-        self.at(arrive, lambda: self._observe(peer, snapshot))
+        self.at(arrive, lambda: None if shown["void"] else self._observe(peer, snapshot))
 
     def _observe(self, node: Node, levels: dict[ControlLine, bool]) -> None:
         node.seen = dict(levels)
@@ -154,8 +161,10 @@ class BusPair:
         access, incarnation = node.access, node.incarnation
         if access is None:
             return
-        for levels in coalesce(access.writes()):
-            apply = functools.partial(self._apply_if, node, incarnation, levels)
+        calls = coalesce(access.writes())
+        for index, levels in enumerate(calls):
+            last = index == len(calls) - 1  # the backend confirms once all are applied
+            apply = functools.partial(self._apply_if, node, incarnation, levels, last)
             self._backend(node, apply)
         request = access.data_request()
         if request is not None:
@@ -177,9 +186,14 @@ class BusPair:
             node.timer_at = timer
             self.at(max(timer, self.now), lambda: self._timer(node, incarnation, timer))
 
-    def _apply_if(self, node: Node, incarnation: int, levels: dict[ControlLine, bool]) -> None:
+    def _apply_if(
+        self, node: Node, incarnation: int, levels: dict[ControlLine, bool], last: bool
+    ) -> None:
         if node.incarnation == incarnation and node.access is not None:
             self._apply(node, levels)
+            if last:
+                node.access.writes_applied(self.now)
+                self._service(node)
 
     def _data(self, node: Node, incarnation: int, claim: bool) -> None:
         if node.incarnation != incarnation or node.access is None:
