@@ -12,6 +12,7 @@ from typing import Any
 
 from rpilinkd.client import Client
 from rpilinkd.errors import RpilinkError
+from rpilinkd.stats import percentile
 
 
 async def send(path: str, args: argparse.Namespace) -> int:
@@ -170,11 +171,10 @@ async def bench(path: str, args: argparse.Namespace) -> int:
 
 def bench_summary(latencies: list[float], failures: dict[str, int], elapsed: float,
                   size: int) -> dict[str, Any]:  # fmt: skip
-    ordered = sorted(latencies)
 
     def pick(fraction: float) -> float | None:
-        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1e3, 2) \
-            if ordered else None  # fmt: skip
+        value = percentile(latencies, fraction)
+        return None if value is None else round(value * 1e3, 2)
 
     return {
         "messages": len(latencies),

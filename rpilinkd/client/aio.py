@@ -73,6 +73,11 @@ class Client:
         hello = await self.request("hello", client=self.name)
         self.node, self.max_message = hello["node"], hello["max_message"]
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is gone (closed here, or by the daemon)."""
+        return self._reader_task is None or self._reader_task.done()
+
     async def close(self) -> None:
         writer, reader = self._writer, self._reader_task
         self._writer = self._reader_task = None

@@ -45,6 +45,7 @@ from rpilinkd.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)
 Levels = Mapping[ControlLine, bool]
+FIRST_RETRY_S = 0.1  # reconnecting: the first wait, doubled up to pigpio.retry_s
 
 
 @dataclass(frozen=True)
@@ -217,11 +218,13 @@ async def open_with_retry(
     Two causes: pigpiod unreachable (:class:`PhyUnavailableError`, one line per
     outage) and a reachable pigpiod that refuses the setup (too old, pins
     denied: one line per distinct refusal). Between attempts it awaits
-    ``idle(retry_s)`` (default: a sleep that ``stop`` cuts short) and tells
-    ``problem`` what failed. Returns False if ``stop`` was set before the
-    backend could be opened.
+    ``idle(seconds)`` (default: a sleep that ``stop`` cuts short): 0.1 s at
+    first, doubling up to ``retry_s`` (a restarted pigpiod is back in well under
+    a second), and tells ``problem`` what failed. Returns False if ``stop`` was
+    set before the backend could be opened.
     """
     failed_since: float | None = None
+    wait = min(FIRST_RETRY_S, retry_s)
     logged = ""  # the cause last logged
     loop = asyncio.get_running_loop()
     while stop is None or not stop.is_set():
@@ -239,7 +242,8 @@ async def open_with_retry(
                 logged = cause
             if problem is not None:
                 problem(exc.message)
-            await (idle or functools.partial(_sleep_unless, stop))(retry_s)
+            await (idle or functools.partial(_sleep_unless, stop))(wait)
+            wait = min(2 * wait, retry_s)
             continue
         if failed_since is not None:
             _LOGGER.warning("%s backend reachable again after %.1f s",

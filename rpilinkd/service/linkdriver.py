@@ -28,6 +28,7 @@ from rpilinkd.link.arbiter import Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
 from rpilinkd.link.events import DownReason
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
+from rpilinkd.phy.base import FIRST_RETRY_S
 
 _LOGGER = logging.getLogger(__name__)
 EventSink = Callable[[Any, float], None]
@@ -95,7 +96,7 @@ class LinkDriver:
                 self.phy_up = False
                 await self._end_session()
             if not self._stop.is_set():
-                await self._idle(self.retry_s)
+                await self._idle(FIRST_RETRY_S)  # pigpiod restarting: back within a second
 
     async def _open(self) -> bool:
         """Open the backend, retrying (each cause logged once); False if told to stop."""

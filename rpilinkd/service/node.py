@@ -30,6 +30,7 @@ from rpilinkd.link import (
     PeerRestarted,
 )  # fmt: skip
 from rpilinkd.link.busaccess import BusLost, RoleConflict, RoleDecided
+from rpilinkd.stats import percentile
 
 if TYPE_CHECKING:
     from rpilinkd.api.server import ApiServer
@@ -37,13 +38,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 LATENCY_SAMPLES = 2000
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 class Node:
@@ -234,5 +228,6 @@ class Node:
             figures["bus"] = dict(bus.counters, **bus.arbiter.counters) if bus else {}
             figures["bursts"] = self.driver.bursts
             figures["internal_errors"] = self.driver.internal_errors
+            figures["backend_sessions"] = self.driver.sessions
             figures["phy"] = dict(getattr(self.driver.phy, "stats", {}))
         return figures

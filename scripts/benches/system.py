@@ -11,7 +11,7 @@ from rpilinkd.cli.commands import measure
 from rpilinkd.client import Client
 from rpilinkd.config import BusConfig
 from rpilinkd.phy.codec import BusTiming
-from tests.support.system import System
+from rpilinkd.testbed import System
 
 DESCRIPTION = "messages between two daemons on the emulator, as % of the raw line rate"
 IN_FLIGHT = 16  # sends waiting at once, as `rpilink bench` does by default

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.procs import child_env
+from rpilinkd.testbed.processes import child_env
 
 LINK = Path(__file__).resolve().parents[2] / "rpilinkd" / "link"
 BANNED = {"asyncio", "socket", "pigpio", "numpy", "msgpack", "select", "selectors",

@@ -18,7 +18,7 @@ from rpilinkd.phy.codec import BusTiming
 from rpilinkd.phy.pigpio import WAVE_CBS, PigpioPhy
 from rpilinkd.pins import DEFAULT_PINS
 from rpilinkd.sim import SimConfig, Simulator
-from tests.support.procs import free_port
+from rpilinkd.testbed import free_port
 
 
 def backend(port: int, timing: BusTiming, max_frame: int = 1024) -> PigpioPhy:

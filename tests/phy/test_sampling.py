@@ -13,7 +13,7 @@ import pytest
 from rpilinkd.phy.codec import Masks, ReportDecoder
 from rpilinkd.phy.sampling import GAPS_NEEDED, SamplePeriodCheck
 from rpilinkd.pins import DEFAULT_PINS
-from tests.support.system import System
+from rpilinkd.testbed import System
 
 
 def reports(ticks: list[int], flags: int = 0) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.system import System
+from rpilinkd.testbed import System
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ import pytest
 
 from rpilinkd.client import Client
 from rpilinkd.errors import NoListenerError, PeerRestartedError, ShuttingDownError
-from tests.support.procs import REPO, child_env
-from tests.support.system import System
+from rpilinkd.testbed import System
+from rpilinkd.testbed.processes import child_env
+from tests.support.procs import REPO
 
 
 def rpilink(

@@ -13,7 +13,7 @@ import pytest
 
 from rpilinkd.client import Client
 from rpilinkd.errors import QueueFullError
-from tests.support.system import System, request
+from rpilinkd.testbed import System, request
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pigpio
 import pytest
 
-from tests.support.system import System
+from rpilinkd.testbed import System
 
 LED_PIN = 4
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgpack
 
-from tests.support.system import System
+from rpilinkd.testbed import System
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 

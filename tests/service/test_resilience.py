@@ -17,7 +17,7 @@ from rpilinkd.phy.virtual import VirtualBus
 from rpilinkd.service import daemon as daemon_module
 from rpilinkd.service.daemon import Daemon, build
 from rpilinkd.service.health import WireHealth
-from tests.support.system import wait_until
+from tests.support.waiting import wait_until
 
 
 def config_for(socket: Path) -> Config:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import REPO, Child, child_env, python_module
-from tests.support.system import request
+from rpilinkd.testbed import request
+from rpilinkd.testbed.processes import Child, child_env, python_module
+from tests.support.procs import REPO
 
 UNITS = REPO / "systemd"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pigpio
 
-from tests.support.procs import REPO, Child, child_env, python_module
+from rpilinkd.testbed.processes import Child, child_env, python_module
+from tests.support.procs import REPO
 
 
 def test_json_line_then_sigterm_summary(tmp_path: Path) -> None:

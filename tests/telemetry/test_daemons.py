@@ -12,8 +12,8 @@ import pytest
 
 from rpilinkd.client import Client
 from rpilinkd.telemetry.payloads import StateSnapshot, StatsSnapshot
+from rpilinkd.testbed import System
 from tests.support.mosquitto import Broker
-from tests.support.system import System
 from tests.support.telemetry_fakes import Recorder
 
 

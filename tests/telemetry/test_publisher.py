@@ -17,8 +17,9 @@ from rpilinkd.config import MqttConfig
 from rpilinkd.errors import ConfigError
 from rpilinkd.telemetry.mqtt import TelemetryPublisher
 from rpilinkd.telemetry.payloads import StatsSnapshot
+from rpilinkd.testbed.processes import child_env
 from tests.support.mosquitto import Broker
-from tests.support.procs import REPO, child_env
+from tests.support.procs import REPO
 from tests.support.telemetry_fakes import MovingSource, Recorder
 
 
