@@ -60,7 +60,14 @@ def parse_spec(text: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise SimError(f"fault {text!r}: expected key=value, got {item!r}")
-        spec[key.strip()] = float(value) if key.strip() in NUMBERS else value.strip()
+        key, value = key.strip(), value.strip()
+        if key in NUMBERS:
+            try:
+                spec[key] = float(value)
+            except ValueError:
+                raise SimError(f"fault {text!r}: {key} must be a number, got {value!r}") from None
+        else:
+            spec[key] = value
     return spec
 
 

@@ -67,6 +67,10 @@ def test_bad_fault_is_named() -> None:
     done = run_sim("--port-a", "0", "--port-b", "0", "--fault", "stuck:wire=D0,value=7")
     assert done.returncode == 2
     assert "value must be 0 or 1" in done.stderr
+    done = run_sim("--port-a", "0", "--port-b", "0", "--fault", "glitch:wire=D3,rate_hz=abc")
+    assert done.returncode == 2
+    assert "rate_hz must be a number, got 'abc'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_help_teaches() -> None:
