@@ -148,6 +148,9 @@ class ApiConfig:
     max_request: int = setting(
         2 * 1024 * 1024 + 4096, "largest msgpack request accepted, bytes", min=1024
     )
+    idle_s: float = setting(
+        30.0, "a client that leaves a request incomplete this long is disconnected, s", min=0.1
+    )
 
 
 @dataclass(frozen=True)

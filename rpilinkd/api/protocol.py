@@ -19,7 +19,8 @@ from rpilinkd.errors import ApiError, MessageTooLargeError, RpilinkError, Unknow
 API_VERSION = 1
 MAX_PORT = 0xFFFF
 MAX_NAME = 32
-MAX_ID = 2**63 - 1
+MAX_ID = 2**64 - 1  # msgpack's largest integer
+MAX_CLIENT_NAME = 64
 
 # op -> {field: (types, required)}; "id" and "op" are checked for every request
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
@@ -83,6 +84,9 @@ def parse_request(obj: object) -> Request:
     name = args.get("name")
     if name is not None and not 0 < len(name.encode()) <= MAX_NAME:
         raise ApiError(f"{op}: 'name' must be 1-{MAX_NAME} bytes of UTF-8, got {name!r}")
+    client = args.get("client")
+    if client is not None and len(client.encode()) > MAX_CLIENT_NAME:
+        raise ApiError(f"{op}: 'client' must be at most {MAX_CLIENT_NAME} bytes of UTF-8")
     return Request(op, request_id, args)
 
 
@@ -98,23 +102,47 @@ def pack(obj: Mapping[str, Any]) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
+#: the largest map a request can be: every field of the widest op, ``id`` and ``op``
+MAX_REQUEST_FIELDS = max(len(fields) for fields in SCHEMA.values()) + 2
+#: the longest string a request may hold (op names, port names, the client's name)
+MAX_REQUEST_STR = 256
+
+
 class Decoder:
     """Incoming bytes to objects, with hard limits; any garbage raises ApiError.
 
-    After an error the stream has no resynchronisation point: the server
-    answers and closes the connection. Raises ApiError for garbage,
-    MessageTooLargeError past ``max_request``.
+    The limits come from the schema, so memory per request is bounded before
+    anything is built: at most ``max_request`` bytes buffered, maps of at most
+    ``MAX_REQUEST_FIELDS`` entries, strings of at most ``MAX_REQUEST_STR`` bytes,
+    one binary field of at most ``max_message`` bytes, and no arrays or
+    extension types (no request has any). After an error the stream has no
+    resynchronisation point: the server answers (``id`` null) and closes the
+    connection. Raises ApiError for garbage, MessageTooLargeError past
+    ``max_request``.
     """
 
-    def __init__(self, max_request: int) -> None:
+    def __init__(self, max_request: int, max_message: int) -> None:
         self._unpacker = msgpack.Unpacker(
-            max_buffer_size=max_request, raw=False, strict_map_key=True, use_list=True
-        )
+            max_buffer_size=max_request, raw=False, strict_map_key=True, use_list=True,
+            max_map_len=MAX_REQUEST_FIELDS, max_str_len=MAX_REQUEST_STR,
+            max_bin_len=max_message, max_array_len=0, max_ext_len=0,
+        )  # fmt: skip
+
+        self._fed = 0  # bytes fed so far
+        self._complete = 0  # offset just past the last whole request
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a request begun and not yet complete."""
+        return self._fed - self._complete
 
     def feed(self, data: bytes) -> Iterator[object]:
         try:
             self._unpacker.feed(data)
-            yield from self._unpacker
+            self._fed += len(data)
+            for obj in self._unpacker:
+                self._complete = self._unpacker.tell()
+                yield obj
         except msgpack.BufferFull:
             raise MessageTooLargeError(
                 "request larger than the daemon's api.max_request limit"

@@ -1,12 +1,10 @@
-"""The local API server: a stream Unix socket, one session per client.
+"""The local API server: a stream Unix socket, one session (session.py) per client.
 
-Limits keep a hostile or slow client from hurting the others or the daemon:
-at most ``max_clients`` sessions; a request larger than ``max_request`` bytes
-ends its session; each session has a bounded queue of pushed messages (by
-count and bytes) drained by its own writer task, so a client that does not
-read gets ``queue_full`` verdicts for its ports and never blocks the link or
-other clients; a client whose replies pile up past ``HARD_BUFFER_BYTES`` is
-disconnected (logged and counted).
+Limits keep a hostile or slow client from hurting the others, the link or the
+daemon's memory: at most ``max_clients`` sessions, each bounded (session.py);
+a client that does not read gets ``queue_full`` verdicts for its ports and
+never blocks the link or other clients. Requests are answered by the handler
+of their op, from a table that a test checks against the schema.
 """
 
 from __future__ import annotations
@@ -17,30 +15,24 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from rpilinkd.api.protocol import API_VERSION, Decoder, Request, error, ok, pack, parse_request
+from rpilinkd.api.protocol import API_VERSION, Request, error, ok
+from rpilinkd.api.session import READ_CHUNK, Session
 from rpilinkd.config import ApiConfig
 from rpilinkd.errors import (
     ApiError,
-    MessageTooLargeError,
     NameInUseError,
     NotBoundError,
     PortInUseError,
-    QueueFullError,
-    RpilinkError,
     ShuttingDownError,
     TooManyClientsError,
 )  # fmt: skip
 
 _LOGGER = logging.getLogger(__name__)
-INTERNAL = RpilinkError("internal error in the daemon (its log has the details)")
-READ_CHUNK = 64 * 1024
-HARD_BUFFER_BYTES = 8 * 1024 * 1024  # replies a client does not read
-MAX_PENDING_SENDS = 64  # per client
-LINGER_S = 2.0  # after refusing garbage, how long to swallow the rest of it
+REPLY_BUDGET_BYTES = 1024 * 1024  # replies a client may leave unread (beyond one push)
 
 
 class LinkService(Protocol):
@@ -58,140 +50,15 @@ class LinkService(Protocol):
     async def send(self, port: int, data: bytes, *, src_port: int) -> None: ...
 
 
-class Session:
-    def __init__(self, server: ApiServer, number: int, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
-        self.server, self.number = server, number
-        self.reader, self.writer = reader, writer
-        self.ports: set[int] = set()
-        self.subscribed = False
-        self.client = ""
-        self._sends: set[asyncio.Task[None]] = set()
-        self._pushes: asyncio.Queue[bytes] = asyncio.Queue()
-        self.queued_bytes = 0
-        self._writer_task = asyncio.create_task(self._write_pushes(), name=f"api push {number}")
-
-    # -- output ---------------------------------------------------------------------
-
-    def reply(self, message: Mapping[str, Any]) -> None:
-        if self.writer.is_closing():
-            return
-        if self.writer.transport.get_write_buffer_size() > HARD_BUFFER_BYTES:
-            self.server.count("slow_clients_cut")
-            _LOGGER.warning("API client %d does not read its replies; disconnecting", self.number)
-            self.writer.close()
-            return
-        self.writer.write(pack(message))
-
-    def push(self, message: Mapping[str, Any], size: int) -> bool:
-        """Queue a push (a message or an event); False if the queue is full."""
-        limit = self.server.queue_bytes
-        if self._pushes.qsize() >= self.server.config.client_queue or (
-            self.queued_bytes and self.queued_bytes + size > limit
-        ):
-            return False
-        self.queued_bytes += size
-        self._pushes.put_nowait(pack(message))
-        return True
-
-    async def _write_pushes(self) -> None:
-        with contextlib.suppress(ConnectionError):
-            while True:
-                data = await self._pushes.get()
-                self.writer.write(data)
-                await self.writer.drain()  # a slow reader slows only this task
-                self.queued_bytes = max(0, self.queued_bytes - len(data))
-
-    # -- input -------------------------------------------------------------------------
-
-    async def serve(self) -> None:
-        decoder = Decoder(self.server.config.max_request)
-        try:
-            while chunk := await self.reader.read(READ_CHUNK):
-                for obj in decoder.feed(chunk):
-                    self._handle(obj)
-            if self._sends:  # half-closed: answer what was asked, then go
-                await asyncio.wait(set(self._sends))
-        except (ApiError, MessageTooLargeError) as exc:  # no way to find the next request
-            self.server.count("bad_requests")
-            self.reply(error(None, exc))
-            await self._linger()
-        except ConnectionError:
-            pass
-        finally:
-            await self.close()
-
-    async def _linger(self) -> None:
-        """Close gently: stop writing, swallow what the client still sends, briefly.
-
-        Closing a socket with unread input makes the kernel reset the connection,
-        and the client might then lose the error we just sent.
-        """
-        with contextlib.suppress(OSError, RuntimeError):
-            if self.writer.can_write_eof():
-                self.writer.write_eof()
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(LINGER_S):
-                while await self.reader.read(READ_CHUNK):
-                    pass
-
-    def _handle(self, obj: object) -> None:
-        request_id = obj.get("id") if isinstance(obj, dict) else None
-        reply_id = request_id if isinstance(request_id, int) else None  # for errors
-        try:
-            request = parse_request(obj)
-            if request.op == "send":
-                self._start_send(request)
-            else:
-                self.reply(self.server.answer(self, request))
-        except RpilinkError as exc:
-            if isinstance(exc, ApiError):
-                self.server.count("bad_requests")
-            self.reply(error(reply_id, exc))
-        except Exception:  # a bug of ours: answer, log it, keep serving
-            _LOGGER.exception("internal error answering %r", obj)
-            self.reply(error(reply_id, INTERNAL))
-
-    def _start_send(self, request: Request) -> None:
-        if self.server.closing:
-            raise ShuttingDownError("the daemon is stopping")
-        if len(self._sends) >= MAX_PENDING_SENDS:
-            raise QueueFullError(f"more than {MAX_PENDING_SENDS} sends are waiting for the peer")
-        task = asyncio.create_task(self._send(request), name=f"api send {self.number}")
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
-
-    async def _send(self, request: Request) -> None:
-        src_port = request.get("from", min(self.ports, default=0))
-        try:
-            await self.server.service.send(request.args["port"], request.args["data"],
-                                           src_port=src_port)  # fmt: skip
-            self.server.count("messages_out")
-            self.reply(ok(request.id))
-        except RpilinkError as exc:
-            self.reply(error(request.id, exc))
-        except Exception:
-            _LOGGER.exception("internal error sending to port %s", request.args.get("port"))
-            self.reply(error(request.id, INTERNAL))
-        except asyncio.CancelledError:
-            self.reply(error(request.id, ShuttingDownError("the daemon is stopping")))
-            raise
-
-    async def close(self) -> None:
-        for task in list(self._sends):
-            task.cancel()
-        if self._sends:
-            await asyncio.gather(*self._sends, return_exceptions=True)
-        self._writer_task.cancel()
-        await asyncio.gather(self._writer_task, return_exceptions=True)
-        self.server.forget(self)
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            self.writer.close()
+Answer = dict[str, Any] | None  # None: the reply comes later (a send)
+Handler = Callable[["ApiServer", Session, Request], Answer]
 
 
 class ApiServer:
-    def __init__(self, config: ApiConfig, service: LinkService, *, node: str) -> None:
+    def __init__(self, config: ApiConfig, service: LinkService, *, node: str,
+                 max_message: int) -> None:  # fmt: skip
         self.config, self.service, self.node = config, service, node
+        self.max_message = max_message  # this daemon's own limit (link.max_message)
         self.sessions: set[Session] = set()
         self.owners: dict[int, Session] = {}  # port -> the session that bound it
         self.closing = False
@@ -205,7 +72,13 @@ class ApiServer:
 
     @property
     def queue_bytes(self) -> int:
-        return max(4 * 1024 * 1024, 2 * self.service.max_message)
+        """Pushes queued for one client, in bytes."""
+        return max(4 * 1024 * 1024, 2 * self.max_message)
+
+    @property
+    def reply_budget(self) -> int:
+        """Bytes a client may leave unread in its socket before it is cut off."""
+        return REPLY_BUDGET_BYTES + self.max_message + 1024  # one push may be under way
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] += n
@@ -215,12 +88,12 @@ class ApiServer:
     async def start(self, sock: socket.socket | None = None) -> None:
         """Serve on ``sock`` (from systemd) or bind ``config.socket`` ourselves."""
         if sock is None:
-            sock = self._bind(Path(self.config.socket))
+            sock = self._listen(Path(self.config.socket))
         self._server = await asyncio.start_unix_server(
             self._accept, sock=sock, limit=READ_CHUNK, backlog=max(128, self.config.max_clients)
         )  # asyncio listens again with its own backlog (100) unless told
 
-    def _bind(self, path: Path) -> socket.socket:
+    def _listen(self, path: Path) -> socket.socket:
         if path.exists():
             if not stat.S_ISSOCK(path.stat().st_mode):
                 raise OSError(f"{path} exists and is not a socket")
@@ -235,8 +108,12 @@ class ApiServer:
                 probe.close()
         path.parent.mkdir(parents=True, exist_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(path))
-        os.chmod(path, self.config.socket_mode)
+        old_umask = os.umask(0o777 & ~self.config.socket_mode)  # never a moment too open
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, self.config.socket_mode)  # a umask can only take bits away
         sock.listen(max(128, self.config.max_clients))  # a burst of clients may all connect
         self._bound_path = path
         return sock
@@ -272,30 +149,44 @@ class ApiServer:
 
     # -- requests -----------------------------------------------------------------------
 
-    def answer(self, session: Session, request: Request) -> dict[str, Any]:
-        op = request.op
-        if op == "hello":
-            session.client = str(request.get("client", ""))
-            return ok(request.id, api=API_VERSION, node=self.node,
-                      max_message=self.service.max_message)  # fmt: skip
-        if op == "ping":
-            return ok(request.id)
-        if op == "bind":
-            return ok(request.id, port=self._bind_port(session, request))
-        if op == "unbind":
-            port = request.args["port"]
-            if self.owners.get(port) is not session:
-                raise NotBoundError(f"port {port} is not bound by this client")
-            self._release(session, port)
-            return ok(request.id, port=port)
-        if op == "status":
-            return ok(request.id, **self.service.status())
-        if op == "stats":
-            return ok(request.id, **self.service.stats(), api=self.snapshot())
-        if op == "endpoints":
-            return ok(request.id, peer=dict(self.service.peer_endpoints()),
-                      local=dict(self.service.local_endpoints()))  # fmt: skip
-        session.subscribed = bool(request.get("events", True))  # subscribe
+    def answer(self, session: Session, request: Request) -> Answer:
+        """The reply to a parsed request, from its op's handler (parse_request knows the op)."""
+        return HANDLERS[request.op](self, session, request)
+
+    def _hello(self, session: Session, request: Request) -> Answer:
+        session.client = str(request.get("client", ""))
+        return ok(request.id, api=API_VERSION, node=self.node,
+                  max_message=self.service.max_message)  # fmt: skip
+
+    def _ping(self, session: Session, request: Request) -> Answer:
+        return ok(request.id)
+
+    def _bind(self, session: Session, request: Request) -> Answer:
+        return ok(request.id, port=self._bind_port(session, request))
+
+    def _unbind(self, session: Session, request: Request) -> Answer:
+        port = request.args["port"]
+        if self.owners.get(port) is not session:
+            raise NotBoundError(f"port {port} is not bound by this client")
+        self._release(session, port)
+        return ok(request.id, port=port)
+
+    def _send(self, session: Session, request: Request) -> Answer:
+        session.start_send(request)
+        return None
+
+    def _status(self, session: Session, request: Request) -> Answer:
+        return ok(request.id, **self.service.status())
+
+    def _stats(self, session: Session, request: Request) -> Answer:
+        return ok(request.id, **self.service.stats(), api=self.snapshot())
+
+    def _endpoints(self, session: Session, request: Request) -> Answer:
+        return ok(request.id, peer=dict(self.service.peer_endpoints()),
+                  local=dict(self.service.local_endpoints()))  # fmt: skip
+
+    def _subscribe(self, session: Session, request: Request) -> Answer:
+        session.subscribed = bool(request.get("events", True))
         return ok(request.id, events=session.subscribed)
 
     def _bind_port(self, session: Session, request: Request) -> int:
@@ -329,7 +220,7 @@ class ApiServer:
             return "no_listener"
         if self.closing:
             return "shutting_down"
-        if not session.push({"op": "msg", "port": port, "from": src_port, "data": data}, len(data)):
+        if not session.push({"op": "msg", "port": port, "from": src_port, "data": data}):
             self.count("queue_full")
             return "queue_full"
         self.count("messages_in")
@@ -337,10 +228,24 @@ class ApiServer:
 
     def publish_event(self, event: Mapping[str, Any]) -> None:
         for session in list(self.sessions):
-            if session.subscribed and not session.push({"op": "event", **event}, 256):
+            if session.subscribed and not session.push({"op": "event", **event}):
                 self.count("events_dropped")
 
     def snapshot(self) -> dict[str, int]:
         queued = sum(s.queued_bytes for s in self.sessions)
         return {**self.counters, "clients": len(self.sessions), "bound_ports": len(self.owners),
                 "queued_bytes": queued}  # fmt: skip
+
+
+#: op -> handler; every op of the schema has exactly one (a test checks)
+HANDLERS: dict[str, Handler] = {
+    "hello": ApiServer._hello,
+    "ping": ApiServer._ping,
+    "bind": ApiServer._bind,
+    "unbind": ApiServer._unbind,
+    "send": ApiServer._send,
+    "status": ApiServer._status,
+    "stats": ApiServer._stats,
+    "endpoints": ApiServer._endpoints,
+    "subscribe": ApiServer._subscribe,
+}

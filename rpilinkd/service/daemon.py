@@ -27,6 +27,7 @@ from rpilinkd.phy import create_backend
 from rpilinkd.phy.codec import BusTiming
 from rpilinkd.service.health import WireHealth
 from rpilinkd.service.linkdriver import LinkDriver
+from rpilinkd.service.memory import map_large_buffers
 from rpilinkd.service.node import Node
 from rpilinkd.service.systemd import Notifier, inherited_socket, watchdog_interval
 
@@ -59,12 +60,13 @@ def build(config: Config, *, backend: str = "pigpio", **backend_options: object)
     driver = LinkDriver(phy, connection, role=config.node.role, turn_ms=config.link.turn_ms,
                         retry_s=config.pigpio.retry_s, on_event=node.on_event)  # fmt: skip
     node.driver = driver
-    api = ApiServer(config.api, node, node=name)
+    api = ApiServer(config.api, node, node=name, max_message=config.link.max_message)
     node.api = api
     return Daemon(config, node, driver, api, Notifier())
 
 
 async def run(config: Config, *, listen: socket.socket | None = None) -> int:
+    map_large_buffers()
     daemon = build(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,6 +77,7 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     tasks = [asyncio.create_task(daemon.driver.run(), name="link driver"),
              asyncio.create_task(_keep_systemd_posted(daemon), name="systemd")]  # fmt: skip
     services.append(("wire health", WireHealth(daemon.node).watch))
+    services.append(("loop lag", daemon.node.loop_lag.watch))
     tasks += [asyncio.create_task(_supervised(name, run), name=name) for name, run in services]
     daemon.notifier.ready(_status_line(daemon))
     _LOGGER.info("rpilinkd %s serving %s as node %s", __version__, config.api.socket,

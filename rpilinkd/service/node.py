@@ -30,6 +30,7 @@ from rpilinkd.link import (
     PeerRestarted,
 )  # fmt: skip
 from rpilinkd.link.busaccess import BusLost, RoleConflict, RoleDecided
+from rpilinkd.service.looplag import LoopLag
 from rpilinkd.stats import percentile
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 LATENCY_SAMPLES = 2000
+STATS_CACHE_S = 0.1
 
 
 class Node:
@@ -56,6 +58,8 @@ class Node:
         self._pending: dict[int, tuple[asyncio.Future[None], float]] = {}
         self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.refused = ""  # the last problem with the peer's hello
+        self.loop_lag = LoopLag()
+        self._stats_cache: tuple[float, dict[str, Any]] | None = None
         self.name_clash = False  # the peer has our name
 
     # -- LinkService, for the API server ------------------------------------------------
@@ -217,6 +221,14 @@ class Node:
         }
 
     def stats(self) -> dict[str, Any]:
+        """The figures; computed at most every ``STATS_CACHE_S`` (a flood of stats
+        requests costs one computation per interval, not one each)."""
+        now = time.monotonic()
+        if self._stats_cache is None or now - self._stats_cache[0] >= STATS_CACHE_S:
+            self._stats_cache = (now, self._compute_stats())
+        return self._stats_cache[1]
+
+    def _compute_stats(self) -> dict[str, Any]:
         latencies = list(self.latencies)
         figures: dict[str, Any] = {**self.connection.stats.snapshot()}
         figures["pending_sends"] = len(self._pending)
@@ -230,4 +242,6 @@ class Node:
             figures["internal_errors"] = self.driver.internal_errors
             figures["backend_sessions"] = self.driver.sessions
             figures["phy"] = dict(getattr(self.driver.phy, "stats", {}))
+        figures["loop_lag_ms"] = {"recent": self.loop_lag.recent_ms,
+                                  "worst": self.loop_lag.worst_ms}  # fmt: skip
         return figures

@@ -1,0 +1,209 @@
+"""One API client's connection: requests in, replies and pushes out, every part bounded.
+
+* **Fair**: requests are answered in turns of at most ``REQUESTS_PER_TURN``;
+  between turns the session yields to the event loop, so a client that
+  pipelines 100,000 requests shares the loop with the link and other clients
+  instead of holding it. Reading stops while a chunk is being answered, so a
+  flooding client is slowed by its own socket (TCP backpressure).
+* **Bounded**: a request is decoded within the schema's limits (protocol.py);
+  pushes (messages, events) wait in a queue bounded by count and bytes; replies
+  a client does not read may pile up to ``reply_budget`` bytes, then the
+  connection is **aborted** (not politely closed, which would wait for the
+  unread bytes forever) and its slot, descriptor and memory are free at once.
+* **Not held forever**: a request begun and left incomplete for ``idle_s`` ends
+  the connection (a client idle *between* requests, like a listener, stays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rpilinkd.api.protocol import Decoder, Request, error, ok, pack, parse_request
+from rpilinkd.errors import (
+    ApiError,
+    MessageTooLargeError,
+    QueueFullError,
+    RpilinkError,
+    ShuttingDownError,
+)
+
+if TYPE_CHECKING:
+    from rpilinkd.api.server import ApiServer
+
+_LOGGER = logging.getLogger(__name__)
+INTERNAL = RpilinkError("internal error in the daemon (its log has the details)")
+READ_CHUNK = 64 * 1024
+REQUESTS_PER_TURN = 16
+MAX_PENDING_SENDS = 64  # per client
+LINGER_S = 2.0  # after refusing garbage, how long to swallow the rest of it
+
+
+class Session:
+    def __init__(self, server: ApiServer, number: int, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+        self.server, self.number = server, number
+        self.reader, self.writer = reader, writer
+        self.ports: set[int] = set()
+        self.subscribed = False
+        self.client = ""
+        self.queued_bytes = 0  # packed bytes of pushes waiting for the writer
+        self._sends: set[asyncio.Task[None]] = set()
+        self._pushes: deque[bytes] = deque()
+        self._pushed = asyncio.Event()
+        self._cut = False
+        self._writer_task = asyncio.create_task(self._write_pushes(), name=f"api push {number}")
+
+    # -- output ---------------------------------------------------------------------
+
+    def reply(self, message: Mapping[str, Any]) -> None:
+        if self._cut or self.writer.is_closing():
+            return
+        data = pack(message)
+        if self.writer.transport.get_write_buffer_size() + len(data) > self.server.reply_budget:
+            self.abort("does not read its replies")
+            return
+        self.writer.write(data)
+
+    def abort(self, why: str) -> None:
+        """Drop the connection now: no waiting for a client that does not read."""
+        if self._cut:
+            return
+        self._cut = True
+        self.server.count("slow_clients_cut")
+        _LOGGER.warning("API client %d %s; disconnecting it", self.number, why)
+        self.writer.transport.abort()
+        self._release_pushes()
+
+    def push(self, message: Mapping[str, Any]) -> bool:
+        """Queue a push (a message or an event); False if the queue is full."""
+        data = pack(message)
+        full = len(self._pushes) >= self.server.config.client_queue or (
+            self.queued_bytes and self.queued_bytes + len(data) > self.server.queue_bytes
+        )
+        if full or self._cut:
+            return False
+        self.queued_bytes += len(data)
+        self._pushes.append(data)
+        self._pushed.set()
+        return True
+
+    def _release_pushes(self) -> None:
+        self._pushes.clear()
+        self.queued_bytes = 0
+
+    async def _write_pushes(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await self._pushed.wait()
+                while self._pushes and not self._cut:
+                    data = self._pushes.popleft()
+                    self.queued_bytes -= len(data)  # the number it was counted with
+                    self.writer.write(data)
+                    await self.writer.drain()  # a slow reader slows only this task
+                self._pushed.clear()
+
+    # -- input -------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        config = self.server.config
+        decoder = Decoder(config.max_request, self.server.max_message)
+        try:
+            while not self._cut:
+                timeout = config.idle_s if decoder.pending else None
+                try:
+                    chunk = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
+                except TimeoutError:
+                    raise ApiError(f"a request stayed incomplete for {config.idle_s:g} s "
+                                   "(api.idle_s)") from None  # fmt: skip
+                if not chunk:
+                    break
+                for count, obj in enumerate(decoder.feed(chunk), 1):
+                    if not self._handle(obj):
+                        await self._linger()
+                        return
+                    if count % REQUESTS_PER_TURN == 0:
+                        await asyncio.sleep(0)  # the link and other clients go first
+            if self._sends:  # half-closed: answer what was asked, then go
+                await asyncio.wait(set(self._sends))
+        except (ApiError, MessageTooLargeError) as exc:  # no way to find the next request
+            self.server.count("bad_requests")
+            self.reply(error(None, exc))
+            await self._linger()
+        except ConnectionError:
+            pass
+        finally:
+            await self.close()
+
+    async def _linger(self) -> None:
+        """Close gently: stop writing, swallow what the client still sends, briefly.
+
+        Closing a socket with unread input makes the kernel reset the connection,
+        and the client might then lose the error we just sent.
+        """
+        with contextlib.suppress(OSError, RuntimeError):
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(LINGER_S):
+                while await self.reader.read(READ_CHUNK):
+                    pass
+
+    def _handle(self, obj: object) -> bool:
+        """Answer one request; False when it had no usable id (the connection then ends)."""
+        request_id = obj.get("id") if isinstance(obj, dict) else None
+        reply_id = request_id if isinstance(request_id, int) and request_id >= 0 else None
+        try:
+            request = parse_request(obj)
+            answer = self.server.answer(self, request)
+            if answer is not None:
+                self.reply(answer)
+        except RpilinkError as exc:
+            if isinstance(exc, ApiError):
+                self.server.count("bad_requests")
+            self.reply(error(reply_id, exc))
+        except Exception:  # a bug of ours: answer, log it, keep serving
+            _LOGGER.exception("internal error answering %r", obj)
+            self.reply(error(reply_id, INTERNAL))
+        return reply_id is not None
+
+    def start_send(self, request: Request) -> None:
+        if self.server.closing:
+            raise ShuttingDownError("the daemon is stopping")
+        if len(self._sends) >= MAX_PENDING_SENDS:
+            raise QueueFullError(f"more than {MAX_PENDING_SENDS} sends are waiting for the peer")
+        task = asyncio.create_task(self._send(request), name=f"api send {self.number}")
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _send(self, request: Request) -> None:
+        src_port = request.get("from", min(self.ports, default=0))
+        try:
+            await self.server.service.send(request.args["port"], request.args["data"],
+                                           src_port=src_port)  # fmt: skip
+            self.server.count("messages_out")
+            self.reply(ok(request.id))
+        except RpilinkError as exc:
+            self.reply(error(request.id, exc))
+        except Exception:
+            _LOGGER.exception("internal error sending to port %s", request.args.get("port"))
+            self.reply(error(request.id, INTERNAL))
+        except asyncio.CancelledError:
+            self.reply(error(request.id, ShuttingDownError("the daemon is stopping")))
+            raise
+
+    async def close(self) -> None:
+        for task in list(self._sends):
+            task.cancel()
+        if self._sends:
+            await asyncio.gather(*self._sends, return_exceptions=True)
+        self._writer_task.cancel()
+        await asyncio.gather(self._writer_task, return_exceptions=True)
+        self._release_pushes()
+        self.server.forget(self)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self.writer.close()
