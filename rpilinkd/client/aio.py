@@ -117,8 +117,9 @@ class Client:
 
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send a request, wait for its reply; raises the error class of its code."""
-        if self._writer is None:
-            raise ConnectionError("not connected")
+        if self._writer is None or self.closed:  # no reply could ever come
+            raise ConnectionError("not connected" if self._writer is None else
+                                  "the daemon closed the connection")  # fmt: skip
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future

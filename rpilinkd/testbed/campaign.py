@@ -139,17 +139,16 @@ class Campaign:
         pending: set[asyncio.Task[None]] = set()
         try:
             while not self._stop.is_set():
+                if client.closed:  # its daemon was killed: wait for the new one
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    pending.clear()
+                    client = await self._connect(board, bind=False)
                 if way.paused or len(pending) >= IN_FLIGHT:
                     await asyncio.sleep(0.005)
                     pending = {t for t in pending if not t.done()}
                     continue
                 seq, way.next_seq = way.next_seq, way.next_seq + 1
-                task = asyncio.create_task(self._send_one(client, way, seq, rng))
-                pending.add(task)
-                if client.closed:
-                    await asyncio.gather(*pending, return_exceptions=True)
-                    pending.clear()
-                    client = await self._connect(board, bind=False)
+                pending.add(asyncio.create_task(self._send_one(client, way, seq, rng)))
         finally:
             await asyncio.gather(*pending, return_exceptions=True)
             await client.close()
@@ -160,6 +159,7 @@ class Campaign:
             await client.send(PORT, make_message(seq, rng))
         except RpilinkError as exc:
             way.failed[seq] = exc.code
+            await asyncio.sleep(0.05)  # holds its slot a moment: no storm of instant failures
         except ConnectionError:
             way.failed[seq] = "connection_lost"
         else:

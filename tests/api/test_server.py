@@ -188,3 +188,17 @@ async def test_stats_are_computed_at_most_once_per_interval() -> None:
     while time.monotonic() - started < 0.25:
         node.stats()
     assert 2 <= calls <= 4
+
+
+async def test_a_request_on_a_connection_the_daemon_closed_fails_at_once(
+    served: Served,
+) -> None:
+    """Not after the client's 60 s timeout: no reply can come on a closed connection."""
+    client = Client(str(served.path))
+    await client.connect()
+    for session in list(served.server.sessions):
+        session.abort("is being tested")
+    await wait_until(lambda: client.closed)
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(client.request("ping"), 5)
+    await client.close()

@@ -73,8 +73,7 @@ def test_handshakes_and_watchdog_reports_decide_nothing() -> None:
 def test_a_daemon_told_the_wrong_period_says_so(tmp_path: Path) -> None:
     system = System(tmp_path, sample_us=5, daemon_sample_us=1)  # pigpiod -s 5, config says 1
     try:
-        for daemon in system.daemons.values():
-            daemon.start()
+        system.launch()
         log = system.daemon("b").log
         deadline = time.monotonic() + 30
         while "seems to sample every" not in log.read_text() and time.monotonic() < deadline:

@@ -90,8 +90,8 @@ async def test_a_request_flood_never_takes_the_link_down(tmp_path: Path) -> None
 
 async def test_hostile_clients_leave_memory_flat(tmp_path: Path) -> None:
     """Malformed, oversized, flooding, slow and non-reading clients: RSS stays bounded."""
-    config = "[api]\nclient_queue = 64\n"
-    with System(tmp_path, config=config) as system:
+    config = "[api]\nclient_queue = 4\n"
+    with System(tmp_path, sample_us=1, config=config) as system:
         alpha, beta = system.daemon("a"), system.daemon("b")
         assert beta.child is not None
         pid = beta.child.pid
@@ -104,7 +104,7 @@ async def test_hostile_clients_leave_memory_flat(tmp_path: Path) -> None:
             b"\xc1" * 1000,  # garbage
             msgpack.packb({"op": "ping", "id": 1, "x": "y" * 100_000}),  # a huge string
         ]
-        for _ in range(3):
+        for _ in range(2):  # the second round must cost nothing more than the first
             for blob in hostile:
                 with socket.socket(socket.AF_UNIX) as sock:
                     sock.connect(str(path))
@@ -124,7 +124,7 @@ async def test_hostile_clients_leave_memory_flat(tmp_path: Path) -> None:
             slow.connect(str(path))
             slow.sendall(msgpack.packb({"op": "bind", "id": 1, "port": 21}))
             async with Client(str(alpha.socket)) as sender:
-                for _ in range(30):
+                for _ in range(12):
                     with contextlib.suppress(QueueFullError):
                         await sender.send(21, bytes(60_000))
             samples.append(rss_mib(pid))
@@ -135,6 +135,7 @@ async def test_hostile_clients_leave_memory_flat(tmp_path: Path) -> None:
         api = request(path, "stats")["api"]
     assert max(samples) <= RSS_PEAK_MIB, samples
     assert end - samples[0] <= RSS_DRIFT_MIB, " ".join(f"{x:.1f}" for x in [*samples, end])
-    assert api["slow_clients_cut"] >= 3
-    assert api["bad_requests"] >= 12
+    assert api["slow_clients_cut"] >= 2
+    assert api["bad_requests"] >= 8
+    assert api["queue_full"] >= 2
     assert api["clients"] == 1  # the one asking
