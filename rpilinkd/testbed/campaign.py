@@ -142,6 +142,7 @@ class Campaign:
                 if client.closed:  # its daemon was killed: wait for the new one
                     await asyncio.gather(*pending, return_exceptions=True)
                     pending.clear()
+                    await client.close()
                     client = await self._connect(board, bind=False)
                 if way.paused or len(pending) >= IN_FLIGHT:
                     await asyncio.sleep(0.005)

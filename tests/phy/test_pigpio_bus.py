@@ -54,7 +54,6 @@ async def pair_on(sim: Simulator, timing: BusTiming) -> AsyncIterator[tuple[Pigp
         await b.aclose()
 
 
-@pytest.mark.slow
 async def test_1000_frames_both_ways_at_s5() -> None:
     rng = random.Random(5)
     async with (
@@ -116,7 +115,6 @@ async def test_default_timing_never_corrupts(sample_us: int) -> None:
     assert await send_checked(s, BusTiming(s, s, s, s)) == (60, 0, 0)
 
 
-@pytest.mark.slow
 async def test_wave_ids_and_control_blocks_stay_flat_over_10000_frames() -> None:
     async with (
         Simulator(SimConfig(sample_us=1, seed=31)) as sim,

@@ -30,28 +30,30 @@ def rpilink(
     )  # fmt: skip
 
 
-async def test_send_hello_through_the_cli(system: System) -> None:
-    async with Client(str(system.daemon("b").socket)) as b:
+async def test_send_hello_through_the_cli(shared: System) -> None:
+    async with Client(str(shared.daemon("b").socket)) as b:
         await b.bind(7)
-        done = await asyncio.to_thread(rpilink, system, "a", "send", "7", "hello")
+        done = await asyncio.to_thread(rpilink, shared, "a", "send", "7", "hello")
         assert done.returncode == 0, done.stderr
         message = await b.receive(timeout=10)
     assert message.data == b"hello"
     assert message.port == 7
 
 
-async def test_thousand_messages_both_ways_in_order(system: System) -> None:
+async def test_messages_both_ways_in_order(shared: System, full_run: bool) -> None:
+    """500 each way (1,000 in all) under ``scripts/test --all``, 120 by default."""
     rng = random.Random(42)
+    count = 500 if full_run else 120
     async with (
-        Client(str(system.daemon("a").socket)) as a,
-        Client(str(system.daemon("b").socket)) as b,
+        Client(str(shared.daemon("a").socket)) as a,
+        Client(str(shared.daemon("b").socket)) as b,
     ):
         await a.bind(11)
         await b.bind(12)
         sizes = (0, 1, 100, 255, 256, 257, 2000, 9000)  # around the frame payload, and more
         outgoing = {
-            "a": [rng.randbytes(rng.choice(sizes)) for _ in range(500)],
-            "b": [rng.randbytes(rng.randint(0, 3000)) for _ in range(500)],
+            "a": [rng.randbytes(rng.choice(sizes)) for _ in range(count)],
+            "b": [rng.randbytes(rng.randint(0, 3000)) for _ in range(count)],
         }
 
         async def pump(sender: Client, port: int, items: list[bytes]) -> None:
@@ -67,22 +69,22 @@ async def test_thousand_messages_both_ways_in_order(system: System) -> None:
             return [(await receiver.receive(timeout=60)).data for _ in range(count)]
 
         got = await asyncio.gather(
-            collect(b, 500), collect(a, 500),
+            collect(b, count), collect(a, count),
             pump(a, 12, outgoing["a"]), pump(b, 11, outgoing["b"]),
         )  # fmt: skip
     # concurrent sends may overtake each other before the daemon: compare as multisets,
     # and check the order with a single sender below
     assert sorted(got[0]) == sorted(outgoing["a"])
     assert sorted(got[1]) == sorted(outgoing["b"])
-    roles = {system.daemon(x).status()["role"] for x in "ab"}
+    roles = {shared.daemon(x).status()["role"] for x in "ab"}
     assert roles == {"master", "slave"}
-    assert system.sim_request(op="stats")["stats"]["shorts_total"] == 0
+    assert shared.sim_request(op="stats")["stats"]["shorts_total"] == 0
 
 
-async def test_one_sender_keeps_its_order(system: System) -> None:
+async def test_one_sender_keeps_its_order(shared: System) -> None:
     async with (
-        Client(str(system.daemon("a").socket)) as a,
-        Client(str(system.daemon("b").socket)) as b,
+        Client(str(shared.daemon("a").socket)) as a,
+        Client(str(shared.daemon("b").socket)) as b,
     ):
         await b.bind(5)
         sends = [asyncio.create_task(a.send(5, str(i).encode())) for i in range(60)]
@@ -91,32 +93,32 @@ async def test_one_sender_keeps_its_order(system: System) -> None:
     assert received == list(range(60))  # 60: under the 64 sends a client may have waiting
 
 
-async def test_errors_have_stable_codes(system: System) -> None:
-    async with Client(str(system.daemon("a").socket)) as a:
+async def test_errors_have_stable_codes(shared: System) -> None:
+    async with Client(str(shared.daemon("a").socket)) as a:
         with pytest.raises(NoListenerError, match="port 9"):
             await a.send(9, b"nobody there")
-    done = rpilink(system, "a", "send", "9", "x")
+    done = rpilink(shared, "a", "send", "9", "x")
     assert done.returncode == 1
     assert b"no_listener" in done.stderr
 
 
-def test_status_cli(system: System) -> None:
-    done = rpilink(system, "a", "status", "--json")
+def test_status_cli(shared: System) -> None:
+    done = rpilink(shared, "a", "status", "--json")
     assert done.returncode == 0
     assert b'"link": "up"' in done.stdout
-    human = rpilink(system, "b", "status")
+    human = rpilink(shared, "b", "status")
     assert b"link up as" in human.stdout
     assert b"0 CRC errors" in human.stdout
 
 
-def test_cat_pipes_both_ways(system: System) -> None:
+def test_cat_pipes_both_ways(shared: System) -> None:
     listener = subprocess.Popen(
-        [sys.executable, "-m", "rpilinkd.cli", "--socket", str(system.daemon("b").socket),
+        [sys.executable, "-m", "rpilinkd.cli", "--socket", str(shared.daemon("b").socket),
          "listen", "9", "--raw", "--count", "1"],
         stdout=subprocess.PIPE, env=child_env(), cwd=REPO,
     )  # fmt: skip
     time.sleep(1.0)
-    done = rpilink(system, "a", "cat", "9", data=b"through the cable\n")
+    done = rpilink(shared, "a", "cat", "9", data=b"through the cable\n")
     out, _ = listener.communicate(timeout=30)
     assert done.returncode == 0, done.stderr
     assert out == b"through the cable\n"
@@ -199,10 +201,10 @@ async def test_a_cut_and_mended_cable_and_a_restarted_pigpiod_renegotiate(system
         assert daemon.child.proc.poll() is None  # neither daemon restarted
 
 
-async def test_bench_reports_what_it_sent(system: System) -> None:
-    async with Client(str(system.daemon("b").socket)) as b:
+async def test_bench_reports_what_it_sent(shared: System) -> None:
+    async with Client(str(shared.daemon("b").socket)) as b:
         await b.bind(9)
-        done = await asyncio.to_thread(rpilink, system, "a", "bench", "9", "--count", "20",
+        done = await asyncio.to_thread(rpilink, shared, "a", "bench", "9", "--count", "20",
                                        "--size", "100", "--json")  # fmt: skip
         for _ in range(20):
             await b.receive(timeout=10)

@@ -43,9 +43,9 @@ class RawClient:
         return self.pushes.pop(0)
 
 
-def test_the_documented_session_works(system: System) -> None:
-    alpha = RawClient(system.daemon("a").socket)
-    beta = RawClient(system.daemon("b").socket)
+def test_the_documented_session_works(shared: System) -> None:
+    alpha = RawClient(shared.daemon("a").socket)
+    beta = RawClient(shared.daemon("b").socket)
     try:
         session(alpha, beta)
     finally:

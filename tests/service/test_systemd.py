@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ def sim(tmp_path: Path) -> Iterator[Child]:
     child.stop()
 
 
+@pytest.mark.skipif(find_spec("systemd") is None, reason="systemd-python is not installed")
 def test_ready_then_watchdog_through_notify_socket(tmp_path: Path, sim: Child) -> None:
     ports = sim.read_json_line()
     notify_path = tmp_path / "notify"

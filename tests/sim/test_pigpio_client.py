@@ -121,16 +121,6 @@ def test_repeat_and_halt(pi_a: pigpio.pi) -> None:
     assert pi_a.wave_tx_busy() == 0
 
 
-@pytest.mark.parametrize(
-    ("action", "code"),
-    [
-        ("too_many_pulses", -36),
-        ("empty_wave", -69),
-        ("bad_wave_id", -66),
-        ("bad_wave_mode", -33),
-        ("too_many_cbs", -67),
-    ],
-)
 def too_many_pulses(pi: pigpio.pi) -> None:
     for offset in range(3):  # three interleaved lists merge into > 12,000 pulses
         lead = [pigpio.pulse(0, 0, offset)] if offset else []

@@ -15,12 +15,14 @@ import pytest
 
 from rpilinkd.config import MqttConfig
 from rpilinkd.errors import ConfigError
+from rpilinkd.telemetry.discovery import ENTITIES
 from rpilinkd.telemetry.mqtt import TelemetryPublisher
 from rpilinkd.telemetry.payloads import StatsSnapshot
 from rpilinkd.testbed.processes import child_env
 from tests.support.mosquitto import Broker
 from tests.support.procs import REPO
 from tests.support.telemetry_fakes import MovingSource, Recorder
+from tests.support.waiting import wait_until
 
 
 def publisher(port: int, **config: object) -> TelemetryPublisher:
@@ -64,10 +66,8 @@ async def test_discovery_payloads_are_complete_for_home_assistant(broker: Broker
     try:
         async with Recorder(broker.port, "rpilink/#") as seen:
             await seen.wait_for("/availability", b"online")
-        await asyncio.sleep(0.3)
         async with Recorder(broker.port, "homeassistant/#") as seen:  # retained, so late is fine
-            await seen.wait_for("/config", count=5)
-            await asyncio.sleep(0.3)
+            await seen.wait_for("/config", count=len(ENTITIES))
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -108,12 +108,11 @@ async def test_broker_outage_blocks_nothing_and_telemetry_resumes(
         async with Recorder(broker.port, "rpilink/#") as seen:
             await seen.wait_for("/availability", b"online")
         broker.stop()
-        await asyncio.sleep(1.0)
-        assert not asyncio.iscoroutinefunction(pub.event)  # the hot path never awaits MQTT
-        for i in range(1000):
+        await wait_until(lambda: not pub.connected)
+        for i in range(1000):  # the daemon's events go on: the queue stays bounded
             pub.event("delivery_failed", index=i)
         assert pub.queued <= 2 * pub.config.queue_size
-        await asyncio.sleep(2.0)  # several reconnection attempts
+        await wait_until(lambda: pub.counters["failed_connects"] >= 2)  # attempts, each failing
         broker.start()
         async with Recorder(broker.port, "rpilink/#") as seen:
             await seen.wait_for("/availability", b"online", timeout=10)  # within the backoff
@@ -132,10 +131,8 @@ async def test_password_auth(auth_broker: Broker, caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.ERROR)
     tasks = [asyncio.create_task(good.run()), asyncio.create_task(bad.run())]
     try:
-        await asyncio.sleep(4.0)  # several attempts of the bad one (backoff up to 1 s)
-        assert good.connected
+        await wait_until(lambda: good.connected and bad.counters["failed_connects"] >= 2)
         assert not bad.connected
-        assert bad.counters["failed_connects"] >= 2
     finally:
         for task in tasks:
             task.cancel()
@@ -151,11 +148,7 @@ async def test_password_file(auth_broker: Broker, tmp_path: Path) -> None:
     pub = publisher(auth_broker.port, username="rpilink", password_file=str(secret))
     task = asyncio.create_task(pub.run())
     try:
-        for _ in range(100):
-            if pub.connected:
-                break
-            await asyncio.sleep(0.05)
-        assert pub.connected
+        await wait_until(lambda: pub.connected)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
