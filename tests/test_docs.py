@@ -8,8 +8,9 @@ from pathlib import Path
 
 from rpilinkd.config import MqttConfig
 from rpilinkd.errors import error_classes
+from rpilinkd.events import EventKind
 from rpilinkd.telemetry.discovery import ENTITIES
-from rpilinkd.telemetry.payloads import LINK_EVENTS, StateSnapshot, StatsSnapshot
+from rpilinkd.telemetry.payloads import StateSnapshot, StatsSnapshot
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -25,7 +26,7 @@ def test_every_documented_error_code_exists() -> None:
 def test_every_telemetry_field_and_entity_is_documented() -> None:
     text = (DOCS / "mqtt.md").read_text()
     names = [f.name for f in fields(StateSnapshot)] + [f.name for f in fields(StatsSnapshot)]
-    names += list(ENTITIES) + sorted(LINK_EVENTS)
+    names += list(ENTITIES) + [kind.value for kind in EventKind]
     missing = [name for name in names if f"`{name}`" not in text]
     assert not missing, f"docs/mqtt.md does not mention {missing}"
 

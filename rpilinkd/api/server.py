@@ -30,6 +30,7 @@ from rpilinkd.errors import (
     ShuttingDownError,
     TooManyClientsError,
 )  # fmt: skip
+from rpilinkd.events import Event
 
 _LOGGER = logging.getLogger(__name__)
 REPLY_BUDGET_BYTES = 1024 * 1024  # replies a client may leave unread (beyond one push)
@@ -226,9 +227,9 @@ class ApiServer:
         self.count("messages_in")
         return None
 
-    def publish_event(self, event: Mapping[str, Any]) -> None:
+    def publish_event(self, event: Event) -> None:
         for session in list(self.sessions):
-            if session.subscribed and not session.push({"op": "event", **event}):
+            if session.subscribed and not session.push({"op": "event", **event.payload()}):
                 self.count("events_dropped")
 
     def snapshot(self) -> dict[str, int]:

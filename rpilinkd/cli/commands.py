@@ -63,6 +63,10 @@ async def status(path: str, args: argparse.Namespace) -> int:
     role = f" as {state['role']}" if state.get("role") else ""
     peer = f" with {state['peer']}" if state.get("peer") else ""
     print(f"{state['node']}: link {state['link']}{role}{peer}")
+    if state.get("reason"):
+        print(f"  {'why':<14} {state['reason']}")
+    for warning in state.get("warnings", []):
+        print(f"  {'warning':<14} {warning}")
     for key in ("uptime_s", "state_since_s", "link_ups", "session", "peer_epoch", "max_message",
                 "frame_payload", "window", "line_rate_Bps", "sample_us", "backend", "error_level"):
         print(f"  {key:<14} {state.get(key)}")  # fmt: skip

@@ -149,8 +149,13 @@ class Arbiter:
     def _show(self) -> None:
         self._shown_at = None  # until the backend has applied it
 
-    def _peer_alive(self, now: float) -> bool:
+    def peer_seen(self, now: float) -> bool:
+        """Whether any of the peer's lines was high within ``T_ALIVE_S``."""
         return self.alive_at is not None and now - self.alive_at < T_ALIVE_S
+
+    @property
+    def conflict_message(self) -> str:
+        return self.decision.message if self.decision is not None else ""
 
     @property
     def bits_read(self) -> int:
@@ -196,7 +201,7 @@ class Arbiter:
                 self._present(True, now)
             elif self.phase is Phase.PRESENT:
                 # beacon: off when the peer has shown no sign of life for a while, else on
-                self._present(not self._beacon_on or self._peer_alive(now), now)
+                self._present(not self._beacon_on or self.peer_seen(now), now)
             elif self.phase is Phase.CONFLICT or now >= self.since + T_STALL_S:
                 if self.phase in STALLABLE:
                     self.counters["stalls"] += 1

@@ -88,6 +88,7 @@ class PhyBackend(abc.ABC):
         self._has_resources = False  # opened and not yet closed, even if the connection died
         self.framing = False
         self.dropped_events = 0
+        self.stats: dict[str, int] = {}  # a backend's own counters, for ``stats``
 
     @classmethod
     def from_config(cls, config: Config, **options: Any) -> Self:

@@ -55,11 +55,10 @@ def build(config: Config, *, backend: str = "pigpio", **backend_options: object)
     phy = create_backend(backend, config, **backend_options)
     where = f"{config.pigpio.host}:{config.pigpio.port}" if backend == "pigpio" else backend
     timing = BusTiming.from_config(config.bus)
-    node = Node(connection, node=name, backend=f"{backend} {where}",
-                line_rate_bps=timing.line_rate_bps, sample_us=timing.sample_us)  # fmt: skip
     driver = LinkDriver(phy, connection, role=config.node.role, turn_ms=config.link.turn_ms,
-                        retry_s=config.pigpio.retry_s, on_event=node.on_event)  # fmt: skip
-    node.driver = driver
+                        retry_s=config.pigpio.retry_s)  # fmt: skip
+    node = Node(driver, node=name, backend=f"{backend} {where}",
+                line_rate_bps=timing.line_rate_bps, sample_us=timing.sample_us)  # fmt: skip
     api = ApiServer(config.api, node, node=name, max_message=config.link.max_message)
     node.api = api
     return Daemon(config, node, driver, api, Notifier())
@@ -106,8 +105,8 @@ def _optional_services(daemon: Daemon) -> list[Service]:
     services: list[Service] = []
     config = daemon.config
     if config.mqtt.enabled:
+        from rpilinkd.service.telemetry_source import NodeTelemetry  # noqa: PLC0415
         from rpilinkd.telemetry.mqtt import TelemetryPublisher  # noqa: PLC0415
-        from rpilinkd.telemetry.source import NodeTelemetry  # noqa: PLC0415
 
         publisher = TelemetryPublisher(config.mqtt, node=daemon.node.node, version=__version__,
                                        source=NodeTelemetry(daemon.node))  # fmt: skip
@@ -136,7 +135,8 @@ def _status_line(daemon: Daemon) -> str:
     status = daemon.node.status()
     peer = f" with {status['peer']}" if status["peer"] else ""
     role = f" as {status['role']}" if status["role"] else ""
-    return f"link {status['link']}{role}{peer}"
+    reason = f": {status['reason']}" if status["reason"] else ""
+    return f"link {status['link']}{role}{peer}{reason}"
 
 
 async def _keep_systemd_posted(daemon: Daemon) -> None:

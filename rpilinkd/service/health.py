@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from rpilinkd.events import EventKind
 from rpilinkd.link.states import ErrorLevel
 
 if TYPE_CHECKING:
@@ -36,16 +37,16 @@ class WireHealth:
             _LOGGER.warning("%d damaged frame(s) from the wire since the last check (%d CRC "
                             "errors, %d malformed in all); the link resends them",
                             new, stats.crc_errors, stats.bad_frames)  # fmt: skip
-            self.node.publish({"event": "wire_errors", "new": new, "crc_errors": stats.crc_errors,
-                               "bad_frames": stats.bad_frames})  # fmt: skip
+            self.node.publish(EventKind.WIRE_ERRORS, new=new, crc_errors=stats.crc_errors,
+                              bad_frames=stats.bad_frames)  # fmt: skip
         level = stats.error_level
         if level is not self._level:
             worse = LEVELS.index(level) > LEVELS.index(self._level)
             _LOGGER.log(logging.WARNING if worse else logging.INFO,
                         "cable health %s -> %s (transmit error counter %d)",
                         self._level.value, level.value, stats.tx_errors)  # fmt: skip
-            self.node.publish({"event": "error_level", "level": level.value,
-                               "previous": self._level.value, "tx_errors": stats.tx_errors})
+            self.node.publish(EventKind.ERROR_LEVEL, level=level.value,
+                              previous=self._level.value, tx_errors=stats.tx_errors)
         self._damaged, self._level = damaged, level
 
     async def watch(self) -> None:

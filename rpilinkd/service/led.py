@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from rpilinkd.config import Config
+from rpilinkd.events import LinkStatus
 
 if TYPE_CHECKING:
     from rpilinkd.service.node import Node
@@ -25,7 +26,7 @@ class StatusLed:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._led: Any = None
-        self.shown = "off"
+        self.shown: LinkStatus | None = None
 
     def _open(self) -> None:
         from gpiozero import LED  # noqa: PLC0415 - optional feature
@@ -35,10 +36,10 @@ class StatusLed:
         self._led = LED(self.config.led.pin, active_high=self.config.led.active_high,
                         pin_factory=factory)  # fmt: skip
 
-    def _show(self, state: str) -> None:
-        if state == "up":
+    def _show(self, state: LinkStatus) -> None:
+        if state is LinkStatus.UP:
             self._led.on()
-        elif state == "arbitrating":
+        elif state is LinkStatus.ARBITRATING:
             self._led.blink(on_time=BLINK_S, off_time=BLINK_S)
         else:
             self._led.off()

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
+from rpilinkd.events import LinkStatus
 from rpilinkd.link import Connection, LinkDown, LinkState
-from rpilinkd.link.arbiter import Role
+from rpilinkd.link.arbiter import Phase, Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
 from rpilinkd.link.events import DownReason
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
@@ -37,12 +38,12 @@ EventSink = Callable[[Any, float], None]
 class LinkDriver:
     def __init__(
         self, phy: PhyBackend, connection: Connection, *, role: str, turn_ms: float,
-        retry_s: float, on_event: EventSink, rng: random.Random | None = None,
+        retry_s: float, on_event: EventSink | None = None, rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self.phy, self.connection = phy, connection
         self.role_setting, self.turn_ms, self.retry_s = role, turn_ms, retry_s
-        self.on_event = on_event
+        self.on_event: EventSink = on_event or (lambda event, now: None)
         self.rng = rng or random.Random()
         self.now = clock  # the daemon's one clock (the event loop's is the same monotonic)
         self.bus: BusAccess | None = None
@@ -67,14 +68,49 @@ class LinkDriver:
         self._wake.set()
 
     @property
-    def link_state(self) -> str:
+    def link_state(self) -> LinkStatus:
         if not self.phy_up:
-            return "down"
+            return LinkStatus.DOWN
         if self.conflict:
-            return "conflict"
+            return LinkStatus.CONFLICT
         if self.connection.state is LinkState.UP:
-            return "up"
-        return "arbitrating"
+            return LinkStatus.UP
+        return LinkStatus.ARBITRATING
+
+    def reason(self, refused: str = "") -> str:
+        """Why the link is not up, in words a user can act on."""
+        if not self.phy_up:
+            return self.phy_problem or f"connecting to the {self.phy.name} backend"
+        bus = self.bus
+        if bus is None:
+            return "starting the bus"
+        arbiter = bus.arbiter
+        if self.conflict and arbiter.conflict_message:
+            return f"role conflict: {arbiter.conflict_message}"
+        if refused:
+            return f"the peer's hello is refused: {refused}"
+        if bus.role is not None:
+            return f"roles decided ({bus.role.value}); waiting for the peer's hello"
+        if arbiter.phase is Phase.PRESENT and not arbiter.peer_seen(self.now()):
+            return ("peer not seen: no sign of the other Pi on the control lines (is it powered, "
+                    "is rpilinkd running there, is the cable on the right pins? "
+                    "try rpilink wiring-check)")  # fmt: skip
+        if arbiter.stalled_in is not None:
+            return (f"the handshake stalls in phase {arbiter.stalled_in.value} "
+                    f"({arbiter.counters['stalls']} times): a control wire may be cut or "
+                    "swapped (try rpilink wiring-check)")  # fmt: skip
+        return f"arbitrating (phase {arbiter.phase.value})"
+
+    def figures(self) -> dict[str, Any]:
+        """The driver's counters, the bus machine's and the backend's, for ``stats``."""
+        bus = self.bus
+        return {
+            "bus": dict(bus.counters, **bus.arbiter.counters) if bus is not None else {},
+            "bursts": self.bursts,
+            "internal_errors": self.internal_errors,
+            "backend_sessions": self.sessions,
+            "phy": dict(self.phy.stats),
+        }
 
     # -- the outer loop: (re)open the backend ----------------------------------------------
 

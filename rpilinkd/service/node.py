@@ -1,8 +1,9 @@
-"""The node: what the local API and telemetry see of the link.
+"""The node: the link as the local API and telemetry see it (the link service facade).
 
-It implements the API server's ``LinkService`` on top of the connection:
-sends wait for the peer daemon's verdict, received messages go to the API
-server (whose answer becomes the verdict), and link events become API events
+It implements the API server's ``LinkService`` on top of the link driver,
+which owns the connection and the daemon's one clock: sends wait for the
+peer daemon's verdict, received messages go to the API server (whose answer
+becomes the verdict), and link events become typed events for API clients
 and telemetry. It also keeps the figures for ``status`` and ``stats``.
 """
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rpilinkd import __version__
 from rpilinkd.errors import RpilinkError, ShuttingDownError, error_for_code
+from rpilinkd.events import Event, EventKind, LinkStatus
 from rpilinkd.link import (
     PROTOCOL_VERSION,
     Connection,
@@ -43,24 +44,28 @@ STATS_CACHE_S = 0.1
 
 
 class Node:
-    def __init__(self, connection: Connection, *, node: str, backend: str, line_rate_bps: float,
+    def __init__(self, driver: LinkDriver, *, node: str, backend: str, line_rate_bps: float,
                  sample_us: int | None) -> None:  # fmt: skip
-        self.connection = connection
+        self.driver = driver
+        self.now = driver.now  # the one clock
         self.node, self.backend = node, backend
         self.line_rate_bps, self.sample_us = line_rate_bps, sample_us
         self.api: ApiServer | None = None
-        self.driver: LinkDriver | None = None
-        self.listeners: list[Callable[[Mapping[str, Any]], None]] = []  # telemetry, LED, ...
+        self.listeners: list[Callable[[Event], None]] = []  # telemetry, ...
         self.closing = False
-        self.started = time.monotonic()
-        self.state_since = self.started
+        self.started = self.state_since = self.now()
         self.role: str | None = None
         self._pending: dict[int, tuple[asyncio.Future[None], float]] = {}
         self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.refused = ""  # the last problem with the peer's hello
+        self.name_clash = False  # the peer has our name
         self.loop_lag = LoopLag()
         self._stats_cache: tuple[float, dict[str, Any]] | None = None
-        self.name_clash = False  # the peer has our name
+        driver.on_event = self.on_event
+
+    @property
+    def connection(self) -> Connection:
+        return self.driver.connection
 
     # -- LinkService, for the API server ------------------------------------------------
 
@@ -68,19 +73,19 @@ class Node:
     def max_message(self) -> int:
         return self.connection.max_message
 
-    def local_endpoints(self) -> Mapping[str, int]:
+    def local_endpoints(self) -> dict[str, int]:
         return self.connection.endpoints.local
 
-    def peer_endpoints(self) -> Mapping[str, int]:
+    def peer_endpoints(self) -> dict[str, int]:
         return dict(self.connection.endpoints.peer)
 
     def bind(self, port: int, name: str | None) -> None:
         self.connection.bind(port, name)
-        self._wake()
+        self.driver.wake()
 
     def unbind(self, port: int) -> None:
         self.connection.unbind(port)
-        self._wake()
+        self.driver.wake()
 
     def free_port(self) -> int:
         return self.connection.endpoints.free_port()
@@ -89,19 +94,15 @@ class Node:
         """Returns once the peer daemon accepted the message; raises its refusal."""
         if self.closing:
             raise ShuttingDownError("the daemon is stopping")
-        now = time.monotonic()
+        now = self.now()
         message_id = self.connection.send(port, data, now, src_port=src_port)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = (future, now)
-        self._wake()
+        self.driver.wake()
         try:
             await future
         finally:
             self._pending.pop(message_id, None)
-
-    def _wake(self) -> None:
-        if self.driver is not None:
-            self.driver.wake()
 
     # -- events from the link -------------------------------------------------------------
 
@@ -111,8 +112,8 @@ class Node:
         elif isinstance(event, DeliveryFailed):
             exc = error_for_code(event.code)(f"message to port {event.port}: {event.reason}")
             self._settle(event.message_id, exc, now)
-            self.publish({"event": "delivery_failed", "port": event.port, "code": event.code,
-                          "reason": event.reason})  # fmt: skip
+            self.publish(EventKind.DELIVERY_FAILED, port=event.port, code=event.code,
+                         reason=event.reason)  # fmt: skip
         elif isinstance(event, MessageReceived):
             verdict = self.api.deliver(event.port, event.src_port, event.data) if self.api else None
             if verdict is None and self.api is not None:
@@ -120,38 +121,37 @@ class Node:
             else:
                 self.connection.reject(event.message_id, verdict or "no_listener", now)
         elif isinstance(event, LinkUp):
-            self._state_changed()
+            self.state_since = now
             _LOGGER.info("link up with %s (role %s, session %d)", event.peer.node, self.role,
                          event.session)  # fmt: skip
             self._check_name(event.peer.node)
-            self.publish({"event": "link_up", "peer": event.peer.node, "role": self.role,
-                          "peer_epoch": event.peer.epoch})  # fmt: skip
+            self.publish(EventKind.LINK_UP, peer=event.peer.node, role=self.role,
+                         peer_epoch=event.peer.epoch)  # fmt: skip
         elif isinstance(event, LinkDown):
-            self._state_changed()
+            self.state_since = now
             resuming = " (messages in flight wait for the relink)" if event.resuming else ""
             _LOGGER.warning("link down: %s %s%s", event.reason.value, event.detail, resuming)
-            self.publish({"event": "link_down", "reason": event.reason.value,
-                          "detail": event.detail})  # fmt: skip
+            self.publish(EventKind.LINK_DOWN, reason=event.reason.value, detail=event.detail)
         elif isinstance(event, PeerRefused):
             if event.problem != self.refused:
                 _LOGGER.error("the peer's hello is refused: %s; the link stays down until the "
                               "peer's configuration is fixed", event.problem)  # fmt: skip
             self.refused = event.problem
         elif isinstance(event, PeerRestarted):
-            self.publish({"event": "peer_restarted", "old_epoch": event.old_epoch,
-                          "new_epoch": event.new_epoch})  # fmt: skip
+            self.publish(EventKind.PEER_RESTARTED, old_epoch=event.old_epoch,
+                         new_epoch=event.new_epoch)  # fmt: skip
         elif isinstance(event, EndpointsChanged):
-            self.publish({"event": "endpoints", "peer": dict(event.endpoints)})
+            self.publish(EventKind.ENDPOINTS, peer=dict(event.endpoints))
         elif isinstance(event, RoleDecided):
             self.role = event.role.value
-            self.publish({"event": "role_decided", "role": self.role})
+            self.publish(EventKind.ROLE_DECIDED, role=self.role)
         elif isinstance(event, RoleConflict):
             self.role = None
-            self.publish({"event": "role_conflict", "message": event.message})
+            self.publish(EventKind.ROLE_CONFLICT, message=event.message)
         elif isinstance(event, BusLost):
             self.role = None
-            self._state_changed()
-            self.publish({"event": "bus_lost", "reason": event.reason})
+            self.state_since = now
+            self.publish(EventKind.BUS_LOST, reason=event.reason)
 
     def _check_name(self, peer: str) -> None:
         self.refused = ""
@@ -173,10 +173,8 @@ class Node:
         else:
             future.set_exception(exc)
 
-    def _state_changed(self) -> None:
-        self.state_since = time.monotonic()
-
-    def publish(self, event: Mapping[str, Any]) -> None:
+    def publish(self, kind: EventKind, **fields: Any) -> None:
+        event = Event(kind, fields)
         if self.api is not None:
             self.api.publish_event(event)
         for listener in self.listeners:
@@ -192,14 +190,24 @@ class Node:
     # -- figures ------------------------------------------------------------------------------
 
     @property
-    def link_state(self) -> str:
-        return self.driver.link_state if self.driver is not None else "down"
+    def link_state(self) -> LinkStatus:
+        return self.driver.link_state
+
+    def warnings(self) -> list[str]:
+        if self.name_clash:
+            return [f"the peer has the same node name ({self.node!r}): give each Pi its own "
+                    "(node.name, or scripts/install --node NAME)"]  # fmt: skip
+        return []
 
     def status(self) -> dict[str, Any]:
         connection, peer = self.connection, self.connection.peer
-        up = self.link_state == "up"
+        state = self.link_state
+        up = state is LinkStatus.UP
+        now = self.now()
         return {
-            "link": self.link_state,
+            "link": state.value,
+            "reason": "" if up else self.driver.reason(self.refused),
+            "warnings": self.warnings(),
             "role": self.role if up else None,
             "node": self.node,
             "peer": peer.node if peer and up else None,
@@ -208,8 +216,8 @@ class Node:
             "session": connection.session if up else None,
             "protocol": PROTOCOL_VERSION,
             "version": __version__,
-            "uptime_s": round(time.monotonic() - self.started, 3),
-            "state_since_s": round(time.monotonic() - self.state_since, 3),
+            "uptime_s": round(now - self.started, 3),
+            "state_since_s": round(now - self.state_since, 3),
             "link_ups": connection.stats.link_ups,
             "max_message": self.max_message,
             "frame_payload": connection.frame_payload,
@@ -223,7 +231,7 @@ class Node:
     def stats(self) -> dict[str, Any]:
         """The figures; computed at most every ``STATS_CACHE_S`` (a flood of stats
         requests costs one computation per interval, not one each)."""
-        now = time.monotonic()
+        now = self.now()
         if self._stats_cache is None or now - self._stats_cache[0] >= STATS_CACHE_S:
             self._stats_cache = (now, self._compute_stats())
         return self._stats_cache[1]
@@ -235,13 +243,7 @@ class Node:
         for name, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
             value = percentile(latencies, fraction)
             figures[f"latency_{name}_ms"] = None if value is None else round(value * 1e3, 3)
-        if self.driver is not None:
-            bus = self.driver.bus
-            figures["bus"] = dict(bus.counters, **bus.arbiter.counters) if bus else {}
-            figures["bursts"] = self.driver.bursts
-            figures["internal_errors"] = self.driver.internal_errors
-            figures["backend_sessions"] = self.driver.sessions
-            figures["phy"] = dict(getattr(self.driver.phy, "stats", {}))
+        figures.update(self.driver.figures())
         figures["loop_lag_ms"] = {"recent": self.loop_lag.recent_ms,
                                   "worst": self.loop_lag.worst_ms}  # fmt: skip
         return figures

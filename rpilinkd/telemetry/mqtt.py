@@ -15,16 +15,15 @@ import contextlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import aiomqtt
 
 from rpilinkd.config import MqttConfig
 from rpilinkd.errors import ConfigError
+from rpilinkd.events import Event, EventKind
 from rpilinkd.telemetry.discovery import discovery_messages
-from rpilinkd.telemetry.payloads import LINK_EVENTS, TelemetrySource, event_json, to_json
+from rpilinkd.telemetry.payloads import TelemetrySource, event_json, to_json
 
 _LOGGER = logging.getLogger(__name__)
 AUTH_CODES = {4, 5, 134, 135}  # MQTT 3.1.1: bad credentials, not authorised; 5.0 likewise
@@ -66,7 +65,7 @@ class TelemetryPublisher:
         self.base = f"{config.prefix}/{node}"
         self.password = read_password(config)
         self.tls = tls_context(config)
-        self._events: deque[tuple[str, bytes]] = deque()
+        self._events: deque[tuple[EventKind, bytes]] = deque()
         self._stats: deque[bytes] = deque(maxlen=config.queue_size)
         self._wake = asyncio.Event()
         self._state_dirty = True
@@ -77,12 +76,12 @@ class TelemetryPublisher:
 
     # -- from the daemon (never blocks) --------------------------------------------------
 
-    def event(self, kind: str, **fields: Any) -> None:
-        self._events.append((kind, event_json(self.node, kind, fields)))
+    def event(self, event: Event) -> None:
+        self._events.append((event.kind, event_json(self.node, event.kind.value, event.fields)))
         limit = self.config.queue_size
         while len(self._events) > limit:  # drop the oldest event that is not about the link
             for index, (old_kind, _) in enumerate(self._events):
-                if old_kind not in LINK_EVENTS:
+                if not old_kind.about_the_link:
                     del self._events[index]
                     self.counters["events_dropped"] += 1
                     break
@@ -94,10 +93,9 @@ class TelemetryPublisher:
         self._state_dirty = True
         self._wake.set()
 
-    def on_node_event(self, event: Mapping[str, Any]) -> None:
-        kind = str(event.get("event", "event"))
-        self.event(kind, **{k: v for k, v in event.items() if k != "event"})
-        if kind in LINK_EVENTS:
+    def on_node_event(self, event: Event) -> None:
+        self.event(event)
+        if event.kind.about_the_link:
             self.state_changed()
 
     @property

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -76,12 +77,8 @@ def to_json(snapshot: StateSnapshot | StatsSnapshot) -> bytes:
     return json.dumps(asdict(snapshot), separators=(",", ":")).encode()
 
 
-def event_json(node: str, kind: str, fields: dict[str, Any]) -> bytes:
+def event_json(node: str, kind: str, fields: Mapping[str, Any]) -> bytes:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return json.dumps({"event": kind, "node": node, "time": stamp, **fields},
                       separators=(",", ":")).encode()  # fmt: skip
 
-
-#: events about the link's state: never dropped from the outgoing queue
-LINK_EVENTS = frozenset({"link_up", "link_down", "peer_restarted", "role_decided",
-                         "role_conflict", "bus_lost"})  # fmt: skip

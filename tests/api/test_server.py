@@ -16,7 +16,10 @@ from rpilinkd.api.protocol import SCHEMA
 from rpilinkd.api.server import HANDLERS, ApiServer
 from rpilinkd.client import Client
 from rpilinkd.config import ApiConfig, Config
+from rpilinkd.events import Event, EventKind
 from rpilinkd.link import Connection
+from rpilinkd.phy.virtual import VirtualBus
+from rpilinkd.service.linkdriver import LinkDriver
 from rpilinkd.service.node import Node
 from tests.api.conftest import FakeLink, Served
 from tests.support.waiting import wait_until
@@ -46,7 +49,7 @@ async def test_21000_events_to_a_client_that_keeps_up(served: Served) -> None:
 
         reader = asyncio.create_task(read())
         for index in range(21_000):
-            served.server.publish_event({"event": "link_up", "peer": "beta", "n": index})
+            served.server.publish_event(Event(EventKind.LINK_UP, {"peer": "beta", "n": index}))
             if index % 50 == 0:
                 await asyncio.sleep(0)  # as the link does: events come from its turns
         await asyncio.wait_for(reader, 60)
@@ -173,8 +176,9 @@ async def test_the_socket_is_never_more_open_than_its_mode(
 async def test_stats_are_computed_at_most_once_per_interval() -> None:
     """A flood of stats requests costs one computation per 0.1 s, not one each."""
     config = Config()
-    node = Node(Connection(config.link, node="n", epoch=1), node="n", backend="none",
-                line_rate_bps=1.0, sample_us=5)  # fmt: skip
+    connection = Connection(config.link, node="n", epoch=1)
+    driver = LinkDriver(VirtualBus().end("a"), connection, role="auto", turn_ms=20, retry_s=1)
+    node = Node(driver, node="n", backend="none", line_rate_bps=1.0, sample_us=5)
     calls = 0
     real = node._compute_stats
 

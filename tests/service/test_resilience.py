@@ -13,6 +13,7 @@ import pytest
 from rpilinkd.client import Client
 from rpilinkd.config import Config, config_from_mapping
 from rpilinkd.errors import RpilinkError
+from rpilinkd.events import LinkStatus
 from rpilinkd.phy.virtual import VirtualBus
 from rpilinkd.service import daemon as daemon_module
 from rpilinkd.service.daemon import Daemon, build
@@ -35,7 +36,7 @@ async def pair(bus: VirtualBus, tmp_path: Path) -> AsyncIterator[tuple[Daemon, D
     b = build(config_for(tmp_path / "b.sock"), backend="virtual", bus=bus, end="b")
     tasks = [asyncio.create_task(d.driver.run()) for d in (a, b)]
     try:
-        await wait_until(lambda: a.node.link_state == b.node.link_state == "up", 10)
+        await wait_until(lambda: a.node.link_state == b.node.link_state is LinkStatus.UP, 10)
         yield a, b
     finally:
         for d in (a, b):
@@ -60,7 +61,7 @@ async def test_a_bug_in_the_link_resets_it_and_it_comes_back(
 
     connection.frames_to_send = frames_to_send  # type: ignore[method-assign]
     await wait_until(lambda: a.driver.internal_errors == 1, 10)
-    await wait_until(lambda: a.node.link_state == b.node.link_state == "up", 10)
+    await wait_until(lambda: a.node.link_state == b.node.link_state is LinkStatus.UP, 10)
     assert a.node.stats()["internal_errors"] == 1
     logged = [r for r in caplog.records if "internal error in the link driver" in r.getMessage()]
     assert len(logged) == 1
@@ -91,7 +92,7 @@ async def test_wire_damage_and_cable_health_are_logged_and_published(
     a, _ = pair
     health = WireHealth(a.node)
     events: list[dict[str, object]] = []
-    a.node.listeners.append(lambda event: events.append(dict(event)))
+    a.node.listeners.append(lambda event: events.append(event.payload()))
     health.check()
     assert not events  # a clean wire: nothing to say
     bus.bit_flip = 0.5

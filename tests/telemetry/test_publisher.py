@@ -15,6 +15,7 @@ import pytest
 
 from rpilinkd.config import MqttConfig
 from rpilinkd.errors import ConfigError
+from rpilinkd.events import Event, EventKind
 from rpilinkd.telemetry.discovery import ENTITIES
 from rpilinkd.telemetry.mqtt import TelemetryPublisher
 from rpilinkd.telemetry.payloads import StatsSnapshot
@@ -38,7 +39,7 @@ async def test_online_state_and_growing_stats(broker: Broker) -> None:
         try:
             await seen.wait_for("/availability", b"online")
             await seen.wait_for("/stats", count=3)
-            pub.on_node_event({"event": "link_down", "reason": "timeout", "detail": ""})
+            pub.on_node_event(Event(EventKind.LINK_DOWN, {"reason": "timeout", "detail": ""}))
             await seen.wait_for("/event")
             async with Recorder(broker.port, "rpilink/#") as late:  # gets what is retained
                 await late.wait_for("/state")
@@ -86,14 +87,14 @@ async def test_discovery_payloads_are_complete_for_home_assistant(broker: Broker
 def test_never_drops_link_events_but_drops_the_oldest_others() -> None:
     pub = publisher(1, queue_size=5)  # no broker needed: nothing is sent
     for i in range(20):
-        pub.event("delivery_failed", index=i)
-    pub.event("link_down", reason="timeout")
-    pub.event("link_up", peer="beta")
+        pub.event(Event(EventKind.DELIVERY_FAILED, {"index": i}))
+    pub.event(Event(EventKind.LINK_DOWN, {"reason": "timeout"}))
+    pub.event(Event(EventKind.LINK_UP, {"peer": "beta"}))
     for i in range(20):
-        pub.event("delivery_failed", index=100 + i)
+        pub.event(Event(EventKind.DELIVERY_FAILED, {"index": 100 + i}))
     kinds = [kind for kind, _ in pub._events]
-    assert "link_down" in kinds
-    assert "link_up" in kinds
+    assert EventKind.LINK_DOWN in kinds
+    assert EventKind.LINK_UP in kinds
     assert len(kinds) == 5
     assert pub.counters["events_dropped"] >= 35
 
@@ -110,7 +111,7 @@ async def test_broker_outage_blocks_nothing_and_telemetry_resumes(
         broker.stop()
         await wait_until(lambda: not pub.connected)
         for i in range(1000):  # the daemon's events go on: the queue stays bounded
-            pub.event("delivery_failed", index=i)
+            pub.event(Event(EventKind.DELIVERY_FAILED, {"index": i}))
         assert pub.queued <= 2 * pub.config.queue_size
         await wait_until(lambda: pub.counters["failed_connects"] >= 2)  # attempts, each failing
         broker.start()
