@@ -166,7 +166,7 @@ class MqttConfig:
     cert_file: str = setting("", "client certificate for TLS")
     key_file: str = setting("", "client key for TLS")
     tls_insecure: bool = setting(False, "skip the broker hostname check (testing only)")
-    client_id: str = setting("", "MQTT client id (empty: rpilinkd-<node>)")
+    client_id: str = setting("", "MQTT client id (empty: rpilinkd-<node>-<machine tag>)")
     prefix: str = setting("rpilink", "topic prefix: <prefix>/<node>/...")
     stats_interval_s: float = setting(10.0, "seconds between stats messages", min=0.1)
     retain: bool = setting(True, "retain availability and state")

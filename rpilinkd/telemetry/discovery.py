@@ -1,19 +1,24 @@
 """Home Assistant MQTT discovery: one device per node, a few useful entities. Pure.
 
 Each entity's config goes retained to
-``<discovery_prefix>/<component>/rpilink_<node>/<object>/config`` and points
+``<discovery_prefix>/<component>/rpilink_<node>_<tag>/<object>/config`` and points
 at the node's availability topic, so Home Assistant greys them out when the
 daemon is gone (its Last Will).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import uuid
+from pathlib import Path
 from typing import Any
 
 from rpilinkd import __version__
 
+SERIAL_SOURCES = (Path("/proc/device-tree/serial-number"), Path("/etc/machine-id"))
 ORIGIN = {"name": "rpilinkd", "sw": __version__, "url": "https://github.com/rpilinkd/rpilinkd"}
 
 #: object id -> (component, name, topic kind, value template, extra fields)
@@ -43,16 +48,37 @@ ENTITIES: dict[str, tuple[str, str, str, str, dict[str, Any]]] = {
 }  # fmt: skip
 
 
-def node_id(node: str) -> str:
-    """Home Assistant ids allow [a-zA-Z0-9_-] only."""
-    return "rpilink_" + re.sub(r"[^a-zA-Z0-9_-]", "_", node)
+def machine_tag() -> str:
+    """Six hex digits that tell this Pi from another with the same hostname.
+
+    From the board's serial number (unique per board, even when two SD cards
+    were cloned from one image), else systemd's machine id, else the network
+    card's MAC address. ``RPILINK_MACHINE_TAG`` overrides it (containers, and
+    the testbed, which runs two emulated boards on one machine).
+    """
+    override = os.environ.get("RPILINK_MACHINE_TAG", "")
+    if re.fullmatch(r"[0-9a-f]{6}", override):
+        return override
+    for path in SERIAL_SOURCES:
+        try:
+            text = path.read_text(encoding="ascii", errors="ignore").strip("\x00\n ")
+        except OSError:
+            continue
+        if re.fullmatch(r"[0-9a-fA-F]{8,32}", text) and text.strip("0"):
+            return hashlib.sha256(text.lower().encode()).hexdigest()[:6]
+    return hashlib.sha256(f"{uuid.getnode():012x}".encode()).hexdigest()[:6]
+
+
+def node_id(node: str, tag: str) -> str:
+    """The device's Home Assistant id, unique per machine; ids allow [a-zA-Z0-9_-] only."""
+    return "rpilink_" + re.sub(r"[^a-zA-Z0-9_-]", "_", node) + "_" + tag
 
 
 def discovery_messages(
-    node: str, *, prefix: str, discovery_prefix: str
+    node: str, *, prefix: str, discovery_prefix: str, tag: str
 ) -> list[tuple[str, bytes]]:
     """(topic, retained payload) for every entity of this node."""
-    device_id = node_id(node)
+    device_id = node_id(node, tag)
     base = f"{prefix}/{node}"
     device = {
         "identifiers": [device_id],

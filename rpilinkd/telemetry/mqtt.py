@@ -22,7 +22,7 @@ import aiomqtt
 from rpilinkd.config import MqttConfig
 from rpilinkd.errors import ConfigError
 from rpilinkd.events import Event, EventKind
-from rpilinkd.telemetry.discovery import discovery_messages
+from rpilinkd.telemetry.discovery import discovery_messages, machine_tag
 from rpilinkd.telemetry.payloads import TelemetrySource, event_json, to_json
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ class TelemetryPublisher:
     def __init__(self, config: MqttConfig, *, node: str, version: str,
                  source: TelemetrySource) -> None:  # fmt: skip
         self.config, self.node, self.version, self.source = config, node, version, source
+        self.tag = machine_tag()
+        # unique per machine, so two Pis with one hostname never fight over a session
+        self.client_id = config.client_id or f"rpilinkd-{node}-{self.tag}"
         self.base = f"{config.prefix}/{node}"
         self.password = read_password(config)
         self.tls = tls_context(config)
@@ -108,7 +111,7 @@ class TelemetryPublisher:
         will = aiomqtt.Will(f"{self.base}/availability", b"offline", qos=1, retain=True)
         return aiomqtt.Client(
             self.config.host, self.config.port, username=self.config.username or None,
-            password=self.password, identifier=self.config.client_id or f"rpilinkd-{self.node}",
+            password=self.password, identifier=self.client_id,
             will=will, tls_context=self.tls, tls_insecure=self.config.tls_insecure if self.tls
             else None, keepalive=KEEPALIVE_S, timeout=CONNECT_TIMEOUT_S,
         )  # fmt: skip
@@ -146,7 +149,8 @@ class TelemetryPublisher:
 
     async def _discovery(self, client: aiomqtt.Client) -> None:
         for topic, payload in discovery_messages(self.node, prefix=self.config.prefix,
-                                                 discovery_prefix=self.config.discovery_prefix):
+                                                 discovery_prefix=self.config.discovery_prefix,
+                                                 tag=self.tag):
             await client.publish(topic, payload, qos=self.config.qos, retain=True)  # fmt: skip
 
     async def _serve(self, client: aiomqtt.Client) -> None:

@@ -52,6 +52,7 @@ class Daemon:
     config_text: str = ""
     env: dict[str, str] = field(default_factory=dict)
     child: Child | None = None
+    node: str = ""  # the name it tells the peer (default: ``name``)
 
     @property
     def socket(self) -> Path:
@@ -71,7 +72,8 @@ class Daemon:
             self.child.stop()
         self.config.write_text(self.config_text)
         self.child = Child(
-            python_module("rpilinkd", "--config", str(self.config), "--node", self.name,
+            python_module("rpilinkd", "--config", str(self.config),
+                          "--node", self.node or self.name,
                           "--pigpio", f"127.0.0.1:{self.pigpio_port}", "--socket",
                           str(self.socket), "--log-level", "debug"),
             stderr_path=self.log, env=self.env,
@@ -120,11 +122,13 @@ class System:
         self, workdir: Path, *, sample_us: int = 5, config: str = "",
         daemon_sample_us: int | None = None,  # what the daemons are told (default: the truth)
         sim_args: tuple[str, ...] = (),
+        node_names: dict[str, str] | None = None,  # e.g. both "raspberrypi"
     ) -> None:  # fmt: skip
         self.workdir = workdir
         self.sample_us = sample_us
         self.control = workdir / "sim.sock"
         self.sim_args = sim_args
+        self.node_names = node_names or {}
         self.sim: Child | None = None
         bus = f"[bus]\nsample_us = {daemon_sample_us or sample_us}\n"
         self.config_text = bus + config
@@ -141,10 +145,12 @@ class System:
                 stderr_path=self.workdir / "sim.log",
             )  # fmt: skip
             ports = self.sim.read_json_line()
-            self.daemons = {
-                board: Daemon(board, name, self.workdir, ports[board], self.config_text)
+            self.daemons = {  # two boards: two serial numbers (telemetry tells them apart)
+                board: Daemon(board, name, self.workdir, ports[board], self.config_text,
+                              env={"RPILINK_MACHINE_TAG": f"00000{board}"},
+                              node=self.node_names.get(board, ""))
                 for board, name in NODES.items()
-            }
+            }  # fmt: skip
             for board in boards:
                 self.daemons[board].start()
         except BaseException:

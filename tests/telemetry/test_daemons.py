@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rpilinkd.client import Client
+from rpilinkd.telemetry.discovery import ENTITIES
 from rpilinkd.telemetry.payloads import StateSnapshot, StatsSnapshot
 from rpilinkd.testbed import System
 from tests.support.mosquitto import Broker
@@ -90,3 +94,29 @@ async def test_broker_down_changes_nothing_for_the_data(system: System, broker: 
     slow = sorted(during)[len(during) // 2]
     usual = sorted(before)[len(before) // 2]
     assert slow < usual * 3 + 0.05  # no added latency beyond noise (a loose bound: shared CPUs)
+
+
+async def test_two_pis_with_one_hostname_warn_and_share_the_broker(
+    tmp_path: Path, broker: Broker, full_run: bool
+) -> None:
+    """Both called raspberrypi (the default hostname): each warns once, neither kicks the
+    other off the broker (distinct client ids), and Home Assistant sees two devices."""
+    config = f"[mqtt]\nenabled = true\nport = {broker.port}\n"
+    names = {"a": "raspberrypi", "b": "raspberrypi"}
+    async with Recorder(broker.port, "homeassistant/#") as seen:
+        with System(tmp_path, config=config, node_names=names) as system:
+            await seen.wait_for("/config", count=2 * len(ENTITIES))
+            await asyncio.sleep(30 if full_run else 5)  # long enough for a fight to show
+            statuses = [d.status() for d in system.daemons.values()]
+            logs = [d.log.read_text() for d in system.daemons.values()]
+    broker_log = (tmp_path / "mosquitto.log").read_text()
+    clients = re.findall(r"New client connected from \S+ as (rpilinkd-\S+)", broker_log)
+    assert sorted(clients) == sorted(set(clients))  # each connected once: no fight
+    assert len(clients) == 2
+    assert "already connected" not in broker_log
+    for status, log in zip(statuses, logs, strict=True):
+        assert log.count("the peer is also called 'raspberrypi'") == 1
+        assert "same node name" in status["warnings"][0]
+    devices = {json.loads(p)["device"]["identifiers"][0] for t, p, _ in seen.seen
+               if t.endswith("/config")}  # fmt: skip
+    assert len(devices) == 2

@@ -16,7 +16,7 @@ import pytest
 from rpilinkd.config import MqttConfig
 from rpilinkd.errors import ConfigError
 from rpilinkd.events import Event, EventKind
-from rpilinkd.telemetry.discovery import ENTITIES
+from rpilinkd.telemetry.discovery import ENTITIES, machine_tag
 from rpilinkd.telemetry.mqtt import TelemetryPublisher
 from rpilinkd.telemetry.payloads import StatsSnapshot
 from rpilinkd.testbed.processes import child_env
@@ -81,7 +81,7 @@ async def test_discovery_payloads_are_complete_for_home_assistant(broker: Broker
             assert config[key], key
         assert config["availability_topic"] == "rpilink/alpha/availability"
         assert config["state_topic"].startswith("rpilink/alpha/")
-        assert config["device"]["identifiers"] == ["rpilink_alpha"]
+        assert config["device"]["identifiers"] == [f"rpilink_alpha_{machine_tag()}"]
 
 
 def test_never_drops_link_events_but_drops_the_oldest_others() -> None:
