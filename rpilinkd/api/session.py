@@ -21,9 +21,10 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rpilinkd.api.protocol import Decoder, Request, error, ok, pack, parse_request
+from rpilinkd.config import ApiConfig
 from rpilinkd.errors import (
     ApiError,
     MessageTooLargeError,
@@ -31,9 +32,6 @@ from rpilinkd.errors import (
     RpilinkError,
     ShuttingDownError,
 )
-
-if TYPE_CHECKING:
-    from rpilinkd.api.server import ApiServer
 
 _LOGGER = logging.getLogger(__name__)
 INTERNAL = RpilinkError("internal error in the daemon (its log has the details)")
@@ -43,8 +41,30 @@ MAX_PENDING_SENDS = 64  # per client
 LINGER_S = 2.0  # after refusing garbage, how long to swallow the rest of it
 
 
+class SendService(Protocol):
+    async def send(self, port: int, data: bytes, *, src_port: int) -> None: ...
+
+
+class SessionOwner(Protocol):
+    """What a session needs from its server (server.py's ApiServer)."""
+
+    config: ApiConfig
+    closing: bool
+    max_message: int
+
+    @property
+    def service(self) -> SendService: ...
+    @property
+    def reply_budget(self) -> int: ...
+    @property
+    def queue_bytes(self) -> int: ...
+    def count(self, key: str, n: int = 1) -> None: ...
+    def answer(self, session: Session, request: Request) -> dict[str, Any] | None: ...
+    def forget(self, session: Session) -> None: ...
+
+
 class Session:
-    def __init__(self, server: ApiServer, number: int, reader: asyncio.StreamReader,
+    def __init__(self, server: SessionOwner, number: int, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:  # fmt: skip
         self.server, self.number = server, number
         self.reader, self.writer = reader, writer

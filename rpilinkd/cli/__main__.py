@@ -10,7 +10,7 @@ from typing import Any
 
 from rpilinkd import __version__
 from rpilinkd.client import default_socket
-from rpilinkd.errors import RpilinkError
+from rpilinkd.exits import ExitCode, Hint, run_main
 
 EPILOG = """\
 examples:
@@ -101,22 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         "send": commands.send, "listen": commands.listen, "status": commands.status,
         "endpoints": commands.endpoints, "cat": commands.cat, "bench": commands.bench,
     }  # fmt: skip
-    try:
-        return asyncio.run(handlers[args.command](path, args))
-    except KeyboardInterrupt:
-        return 130
-    except (FileNotFoundError, ConnectionRefusedError):
-        print(f"rpilink: no daemon at {path} (is rpilinkd running? see --socket)", file=sys.stderr)
-        return 3
-    except PermissionError:
-        print(f"rpilink: not allowed to use {path} (join the rpilink group)", file=sys.stderr)
-        return 3
-    except ConnectionError as exc:
-        print(f"rpilink: {exc}", file=sys.stderr)
-        return 3
-    except RpilinkError as exc:
-        print(f"rpilink: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
+    absent = f"no daemon at {path} (is rpilinkd running? see --socket)"
+    hints: list[Hint] = [
+        (FileNotFoundError, ExitCode.UNREACHABLE, absent),
+        (ConnectionRefusedError, ExitCode.UNREACHABLE, absent),
+        (PermissionError, ExitCode.UNREACHABLE, f"not allowed to use {path} (join group rpilink)"),
+        (ConnectionError, ExitCode.UNREACHABLE, ""),
+    ]
+    return run_main("rpilink", lambda: asyncio.run(handlers[args.command](path, args)), hints)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ forwards every call to it, so it is safe to use from any one thread.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from rpilinkd.client.aio import Client, Message
+from rpilinkd.loopthread import LoopThread
 
 T = TypeVar("T")
 
@@ -28,12 +27,10 @@ class SyncClient:
     def __init__(self, path: str | None = None, *, name: str = "rpilinkd.client.sync",
                  timeout: float = 60.0) -> None:  # fmt: skip
         self._client = Client(path, name=name, timeout=timeout)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="rpilink client",
-                                        daemon=True)  # fmt: skip
+        self._loop = LoopThread("rpilink client")
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._loop.run(coro, timeout)
 
     def __enter__(self) -> Self:
         self.connect()
@@ -45,7 +42,7 @@ class SyncClient:
         self.close()
 
     def connect(self) -> None:
-        self._thread.start()
+        self._loop.start()
         try:
             self._run(self._client.connect())
         except BaseException:
@@ -53,11 +50,9 @@ class SyncClient:
             raise
 
     def close(self) -> None:
-        if self._thread.is_alive():
+        if self._loop.running:
             self._run(self._client.close())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-        self._loop.close()
+        self._loop.stop()
 
     @property
     def node(self) -> str:

@@ -11,14 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rpilinkd.errors import PhyUnavailableError
-from rpilinkd.phy.base import (
-    ControlsChanged,
-    FrameReceived,
-    PhyBackend,
-    PhyCapabilities,
-    PhyEvent,
-    open_with_retry,
-)
+from rpilinkd.phy.base import PhyBackend, PhyCapabilities, open_with_retry
+from rpilinkd.phy.events import ControlsChanged, FrameReceived, PhyEvent
 
 if TYPE_CHECKING:
     from rpilinkd.config import Config

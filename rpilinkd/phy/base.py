@@ -32,19 +32,18 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
+from rpilinkd.phy.events import FrameReceived, Levels, PhyEvent
 
 if TYPE_CHECKING:
     from rpilinkd.config import Config
-from rpilinkd.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)
-Levels = Mapping[ControlLine, bool]
 FIRST_RETRY_S = 0.1  # reconnecting: the first wait, doubled up to pigpio.retry_s
 
 
@@ -57,21 +56,6 @@ class PhyCapabilities:
     sample_us: int | None = None  # the receiver's sample period, if it samples
 
 
-@dataclass(frozen=True)
-class FrameReceived:
-    """A whole frame (frame-enable high to low) arrived; the bytes are unchecked."""
-
-    data: bytes
-
-
-@dataclass(frozen=True)
-class ControlsChanged:
-    """The peer's control outputs, as this side's ``*_in`` pins now read them."""
-
-    levels: Levels
-
-
-PhyEvent = FrameReceived | ControlsChanged
 
 
 class PhyBackend(abc.ABC):

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rpilinkd.config import BusConfig
+from rpilinkd.phy.events import ControlsChanged, FrameReceived, PhyEvent
 from rpilinkd.pigpio_protocol import REPORT_FORMAT
 from rpilinkd.pins import ControlLine, PinMap
 
@@ -152,9 +153,9 @@ def pulse_cost(pulses: U32) -> tuple[int, int]:
 
 @dataclass
 class Decoded:
-    """What one chunk of reports held, in wire order: ("frame", bytes) or ("controls", levels)."""
+    """What one chunk of reports held: frames and control changes, in wire order."""
 
-    events: list[tuple[str, object]]
+    events: list[PhyEvent]
     orphan_bytes: int = 0
     empty_frames: int = 0
     ticks: U32 | None = None  # of the level-change reports (sampling.py reads pigpiod's -s)
@@ -209,7 +210,7 @@ class ReportDecoder:
     def _controls(self, levels: U32, previous: U32) -> Decoded:
         changed = np.flatnonzero(((levels ^ previous) & self._control_mask) != 0)
         self._frame = None
-        return Decoded([("controls", self.levels_of(int(levels[i]))) for i in changed])
+        return Decoded([ControlsChanged(self.levels_of(int(levels[i]))) for i in changed])
 
     def _framed(self, levels: U32, previous: U32) -> Decoded:
         one = np.uint32(1)
@@ -233,7 +234,7 @@ class ReportDecoder:
             self._collect(values[taken:cut], out)
             taken = cut
             if (word ^ before) & handshake:  # REQ or RW changed (maybe with FRM)
-                out.events.append(("controls", self.levels_of(word)))
+                out.events.append(ControlsChanged(self.levels_of(word)))
             if not (word ^ before) & frm_bit:
                 continue
             if word & frm_bit:  # FRM rose: a new frame (an unfinished one is dropped)
@@ -253,7 +254,8 @@ class ReportDecoder:
             self._finish(out)
         whole = rising[:-1] & ~rising[1:]  # a rise followed by a fall
         starts, ends = cuts[:-1][whole].tolist(), cuts[1:][whole].tolist()
-        out.events += [("frame", values[a:b]) for a, b in zip(starts, ends, strict=True) if b > a]
+        pairs = zip(starts, ends, strict=True)
+        out.events += [FrameReceived(values[a:b]) for a, b in pairs if b > a]
         out.empty_frames += sum(b == a for a, b in zip(starts, ends, strict=True))
         # bytes between a fall and the next rise belong to no frame
         fell = np.flatnonzero(~rising[:-1] & rising[1:])
@@ -279,7 +281,7 @@ class ReportDecoder:
         frame = bytes(self._frame)
         self._frame = None
         if frame:
-            out.events.append(("frame", frame))
+            out.events.append(FrameReceived(frame))
         else:
             out.empty_frames += 1
 

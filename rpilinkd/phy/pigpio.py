@@ -21,8 +21,9 @@ from typing import Any, Self
 
 from rpilinkd.config import Config
 from rpilinkd.errors import PhyError, PhyTimeoutError, PhyUnavailableError
-from rpilinkd.phy.base import ControlsChanged, FrameReceived, Levels, PhyBackend, PhyCapabilities
+from rpilinkd.phy.base import PhyBackend, PhyCapabilities
 from rpilinkd.phy.codec import U32, BusTiming, Masks, ReportDecoder, encode, pack_wvag
+from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
 from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream
 from rpilinkd.phy.sampling import SamplePeriodCheck
 from rpilinkd.pigpio_protocol import (
@@ -281,14 +282,11 @@ class PigpioPhy(PhyBackend):
                 self.sampling.feed(decoded.ticks)
             self.stats["orphan_bytes"] += decoded.orphan_bytes
             self.stats["empty_frames"] += decoded.empty_frames
-            for kind, value in decoded.events:
-                if kind == "frame":
-                    assert isinstance(value, bytes)
+            for event in decoded.events:
+                if isinstance(event, FrameReceived):
                     self.stats["frames_received"] += 1
-                    self.stats["bytes_received"] += len(value)
-                    self._deliver(FrameReceived(value))
-                else:
-                    self._deliver(ControlsChanged(value))  # type: ignore[arg-type]
+                    self.stats["bytes_received"] += len(event.data)
+                self._deliver(event)
         self._fail(PhyUnavailableError(f"pigpiod at {self.where} closed the connection"))
 
 

@@ -16,7 +16,8 @@ from typing import Any, Self
 
 from rpilinkd.config import Config
 from rpilinkd.errors import PhyError
-from rpilinkd.phy.base import ControlsChanged, FrameReceived, Levels, PhyBackend, PhyCapabilities
+from rpilinkd.phy.base import PhyBackend, PhyCapabilities
+from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
 from rpilinkd.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from typing import Any
 from rpilinkd import __version__
 from rpilinkd.config import DEFAULT_CONFIG_PATH, Config, dump_toml, load_config, replace_keys
 from rpilinkd.errors import ConfigError
+from rpilinkd.exits import run_main
 
 EPILOG = """\
 examples:
@@ -80,11 +81,11 @@ def _port(text: str, key: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        config = effective_config(args, dict(os.environ))
-    except ConfigError as exc:
-        print(f"rpilinkd: {exc.message}", file=sys.stderr)
-        return 2
+    return run_main("rpilinkd", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = effective_config(args, dict(os.environ))
     if args.check_config:
         print(dump_toml(config), end="")
         return 0
@@ -92,14 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from rpilinkd.service.systemd import setup_logging  # noqa: PLC0415
 
     setup_logging(config.log.level)
-    try:
-        return asyncio.run(run(config))
-    except ConfigError as exc:  # found while building the services (e.g. mqtt.password_file)
-        print(f"rpilinkd: {exc.message}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"rpilinkd: {exc}", file=sys.stderr)
-        return 1
+    return asyncio.run(run(config))  # a ConfigError found while building services exits 2 too
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rpilinkd import __version__
-from rpilinkd.errors import SimError
+from rpilinkd.exits import run_main
 from rpilinkd.sim.core import SAMPLE_PERIODS_US, SimConfig, Simulator
 
 EPILOG = """\
@@ -105,19 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="rpilink-sim %(levelname)s %(name)s: %(message)s"
     )
+    return run_main("rpilink-sim", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = SimConfig(
+        sample_us=args.sample_us, sample_us_a=args.sample_us_a, sample_us_b=args.sample_us_b,
+        seed=args.seed, wiring=args.wiring, host=args.host, port_a=args.port_a,
+        port_b=args.port_b, vcd=args.vcd, control=args.control, faults=tuple(args.fault),
+    )  # fmt: skip
     try:
-        config = SimConfig(
-            sample_us=args.sample_us, sample_us_a=args.sample_us_a, sample_us_b=args.sample_us_b,
-            seed=args.seed, wiring=args.wiring, host=args.host, port_a=args.port_a,
-            port_b=args.port_b, vcd=args.vcd, control=args.control, faults=tuple(args.fault),
-        )  # fmt: skip
         stats = asyncio.run(serve(config))
-    except SimError as exc:
-        print(f"rpilink-sim: {exc.message}", file=sys.stderr)
-        return 2
     except OSError as exc:
-        print(f"rpilink-sim: cannot listen: {exc}", file=sys.stderr)
-        return 1
+        raise OSError(f"cannot listen: {exc}") from exc
     print("\n".join(summary_lines(stats)), file=sys.stderr)
     print(json.dumps({"summary": stats}), flush=True)
     return 0

@@ -24,20 +24,34 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rpilinkd.errors import SimError
-
-if TYPE_CHECKING:
-    from rpilinkd.sim.core import Simulator
+from rpilinkd.sim.faults import Fault
 
 _LOGGER = logging.getLogger(__name__)
 MAX_LINE = 64 * 1024
 
 
+class Controllable(Protocol):
+    """What the control socket drives (the Simulator)."""
+
+    @property
+    def boards(self) -> Mapping[str, object]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def reset_stats(self) -> None: ...
+    def add_fault(self, spec: dict[str, Any] | str) -> dict[str, Any]: ...
+    def active_faults(self) -> list[Fault]: ...
+    def remove_fault(self, fault_id: int) -> None: ...
+    def clear_faults(self) -> None: ...
+    async def restart_board(self, board: str, down_s: float = 0.2) -> None: ...
+    def port(self, board: str) -> int: ...
+
+
 class ControlServer:
-    def __init__(self, sim: Simulator, path: Path) -> None:
+    def __init__(self, sim: Controllable, path: Path) -> None:
         self.sim = sim
         self.path = path
         self._server: asyncio.Server | None = None
@@ -88,7 +102,7 @@ class ControlServer:
         if op == "fault":
             return {"fault": sim.add_fault({k: v for k, v in request.items() if k != "op"})}
         if op == "faults":
-            return {"faults": [f.describe() for f in sim.faults.active.values()]}
+            return {"faults": [f.describe() for f in sim.active_faults()]}
         if op == "remove-fault":
             fault_id = request.get("id")
             if not isinstance(fault_id, int):

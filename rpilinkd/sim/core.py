@@ -1,7 +1,7 @@
 """The emulator: two boards, the cable, the sampling loop and the servers.
 
 Use it from asyncio (``async with Simulator(SimConfig()) as sim``), from
-blocking code (``with Simulator.in_thread(SimConfig()) as sim``), or as the
+blocking code (``with ThreadedSimulator(SimConfig()) as sim``), or as the
 ``rpilink-sim`` program.
 """
 
@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -22,15 +22,13 @@ from rpilinkd.errors import SimError
 from rpilinkd.pigpio_protocol import COMMAND_NAMES, Err
 from rpilinkd.sim.board import Board
 from rpilinkd.sim.commands import HANDLERS, Call
-from rpilinkd.sim.faults import Faults, parse_spec
+from rpilinkd.sim.control import ControlServer
+from rpilinkd.sim.faults import Fault, Faults, parse_spec
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wave_commands import WAVE_HANDLERS
 from rpilinkd.sim.wires import Crossing, Side, Wire, default_wires, load_wiring, resolve
-
-if TYPE_CHECKING:
-    from rpilinkd.sim.threaded import ThreadedSimulator
 
 _LOGGER = logging.getLogger(__name__)
 BOARDS = ("a", "b")
@@ -91,7 +89,7 @@ class Simulator:
             for name, board in self.boards.items()
         }
         self._loop_task: asyncio.Task[None] | None = None
-        self._control: Any = None
+        self._control: ControlServer | None = None
         self.started_at = 0.0
         self.pass_seconds = 0.0
         self.commands: dict[str, int] = {}
@@ -132,8 +130,6 @@ class Simulator:
         for server in self.servers.values():
             await server.start()
         if self.config.control is not None:
-            from rpilinkd.sim.control import ControlServer  # noqa: PLC0415 - only when asked
-
             self._control = ControlServer(self, self.config.control)
             await self._control.start()
         self.started_at = time.monotonic()
@@ -172,13 +168,6 @@ class Simulator:
     ) -> None:
         await self.stop()
 
-    @staticmethod
-    def in_thread(config: SimConfig | None = None) -> ThreadedSimulator:
-        """The emulator on a background thread, for blocking code (the pigpio client)."""
-        from rpilinkd.sim.threaded import ThreadedSimulator  # noqa: PLC0415 - avoids a cycle
-
-        return ThreadedSimulator(config or SimConfig())
-
     # -- what tests and the control socket use ----------------------------------------------
 
     def port(self, board: str) -> int:
@@ -200,6 +189,9 @@ class Simulator:
         fault = self.faults.add(parse_spec(spec) if isinstance(spec, str) else dict(spec))
         _LOGGER.info("fault added: %s", fault.describe())
         return fault.describe()
+
+    def active_faults(self) -> list[Fault]:
+        return list(self.faults.active.values())
 
     def remove_fault(self, fault_id: int) -> None:
         self.faults.remove(fault_id)

@@ -1,43 +1,37 @@
 """The emulator on a background thread, for tests and tools written with blocking I/O.
 
-The event loop runs on its own thread ("rpilink-sim"); every method here hops
-onto it with ``run_coroutine_threadsafe`` and waits for the answer, so the
-official (blocking) pigpio client can talk to the emulator from the caller's
-thread.
+The event loop runs on its own thread ("rpilink-sim", rpilinkd.loopthread);
+every method here hops onto it and waits for the answer, so the official
+(blocking) pigpio client can talk to the emulator from the caller's thread::
+
+    with ThreadedSimulator(SimConfig(sample_us=5)) as sim:
+        pi = pigpio.pi("127.0.0.1", sim.port("a"))
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
-if TYPE_CHECKING:
-    from rpilinkd.sim.core import SimConfig, Simulator
+from rpilinkd.loopthread import LoopThread
+from rpilinkd.sim.core import SimConfig, Simulator
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 30.0
 
 
 class ThreadedSimulator:
-    def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="rpilink-sim", daemon=True
-        )
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self._loop = LoopThread("rpilink-sim")
         self._sim: Simulator | None = None
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(CALL_TIMEOUT_S)
+        return self._loop.run(coro, CALL_TIMEOUT_S)
 
     def _call(self, func: Callable[[], T]) -> T:
-        async def hop() -> T:
-            return func()
-
-        return self._run(hop())
+        return self._loop.call(func, CALL_TIMEOUT_S)
 
     @property
     def sim(self) -> Simulator:
@@ -46,9 +40,7 @@ class ThreadedSimulator:
         return self._sim
 
     def start(self) -> None:
-        from rpilinkd.sim.core import Simulator  # noqa: PLC0415 - core imports this module
-
-        self._thread.start()
+        self._loop.start()
 
         async def create() -> Simulator:
             sim = Simulator(self.config)
@@ -61,10 +53,7 @@ class ThreadedSimulator:
         if self._sim is not None:
             self._run(self._sim.stop())
             self._sim = None
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(CALL_TIMEOUT_S)
-        self._loop.close()
+        self._loop.stop(CALL_TIMEOUT_S)
 
     def __enter__(self) -> Self:
         self.start()

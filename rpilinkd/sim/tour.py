@@ -12,7 +12,7 @@ import time
 
 import pigpio
 
-from rpilinkd.sim import SimConfig, Simulator
+from rpilinkd.sim import SimConfig, ThreadedSimulator
 
 D0, STB_OUT, STB_IN = 16, 24, 25
 
@@ -22,7 +22,7 @@ def say(text: str) -> None:
 
 
 def main() -> int:
-    with Simulator.in_thread(SimConfig(sample_us=5)) as sim:
+    with ThreadedSimulator(SimConfig(sample_us=5)) as sim:
         say(f"rpilink-sim: board a on port {sim.port('a')}, board b on port {sim.port('b')}")
         a = pigpio.pi("127.0.0.1", sim.port("a"), show_errors=False)
         b = pigpio.pi("127.0.0.1", sim.port("b"), show_errors=False)

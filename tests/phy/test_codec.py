@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from rpilinkd.config import BusConfig
 from rpilinkd.phy.codec import REPORT, BusTiming, Masks, ReportDecoder, encode, pulse_cost
+from rpilinkd.phy.events import ControlsChanged
 from rpilinkd.pins import DEFAULT_PINS, ControlLine, PinMap
 from tests.phy.wire_model import reports_for
 
@@ -77,9 +78,10 @@ def test_control_changes_during_arbitration() -> None:
     records = np.zeros(3, dtype=REPORT)
     records["level"] = [1 << 6, (1 << 6) | (1 << 25), 1 << 16]  # REQ in, STB in, data only
     events = decoder.feed(records.tobytes()).events
-    assert [kind for kind, _ in events] == ["controls"] * 3
-    assert events[1][1] == {ControlLine.STB: True, ControlLine.FRM: False,
-                            ControlLine.REQ: True, ControlLine.RW: False}  # fmt: skip
+    assert all(isinstance(event, ControlsChanged) for event in events)
+    assert len(events) == 3
+    assert events[1] == ControlsChanged({ControlLine.STB: True, ControlLine.FRM: False,
+                                         ControlLine.REQ: True, ControlLine.RW: False})  # fmt: skip
 
 
 def test_watchdog_reports_are_not_edges() -> None:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pigpio
 import pytest
 
-from rpilinkd.sim import SimConfig, Simulator, ThreadedSimulator
+from rpilinkd.sim import SimConfig, ThreadedSimulator
 
 
 @pytest.fixture
 def sim() -> Iterator[ThreadedSimulator]:
-    with Simulator.in_thread(SimConfig(seed=1234)) as running:
+    with ThreadedSimulator(SimConfig(seed=1234)) as running:
         yield running
 
 

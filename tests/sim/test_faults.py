@@ -119,7 +119,7 @@ async def test_control_socket(tmp_path: Path) -> None:
 
 def test_control_socket_path_is_a_unix_socket(tmp_path: Path) -> None:
     path = tmp_path / "c.sock"
-    with Simulator.in_thread(SimConfig(control=path)), socket.socket(socket.AF_UNIX) as sock:
+    with ThreadedSimulator(SimConfig(control=path)), socket.socket(socket.AF_UNIX) as sock:
         sock.connect(str(path))
         sock.sendall(b'{"op": "stats"}\n')
         assert b'"ok": true' in sock.recv(1 << 16)

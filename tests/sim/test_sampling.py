@@ -7,7 +7,7 @@ import time
 import pigpio
 import pytest
 
-from rpilinkd.sim import SimConfig, Simulator
+from rpilinkd.sim import SimConfig, ThreadedSimulator
 
 D0 = 16
 PULSES = 200
@@ -19,7 +19,7 @@ def count_pulses_seen(sample_us: int, width_us: int, seed: int) -> int:
     The pulses repeat every 103 µs, which is no multiple of the sample period, so
     they fall at every phase of b's sampling grid.
     """
-    with Simulator.in_thread(SimConfig(sample_us=sample_us, seed=seed)) as sim:
+    with ThreadedSimulator(SimConfig(sample_us=sample_us, seed=seed)) as sim:
         a = pigpio.pi("127.0.0.1", sim.port("a"), show_errors=False)
         b = pigpio.pi("127.0.0.1", sim.port("b"), show_errors=False)
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pigpio
 import pytest
 
-from rpilinkd.sim import SimConfig, Simulator, ThreadedSimulator
+from rpilinkd.sim import SimConfig, ThreadedSimulator
 
 D0 = 16
 
@@ -41,7 +41,7 @@ def read_vcd(path: Path) -> dict[str, list[tuple[int, str]]]:
 
 def test_vcd_shows_the_edges_at_the_right_times(tmp_path: Path) -> None:
     trace = tmp_path / "bus.vcd"
-    with Simulator.in_thread(SimConfig(seed=9, vcd=trace)) as sim:
+    with ThreadedSimulator(SimConfig(seed=9, vcd=trace)) as sim:
         a = pigpio.pi("127.0.0.1", sim.port("a"), show_errors=False)
         a.set_mode(D0, pigpio.OUTPUT)
         a.wave_clear()

@@ -8,7 +8,7 @@ import pigpio
 import pytest
 
 from rpilinkd.errors import SimError
-from rpilinkd.sim import SimConfig, Simulator
+from rpilinkd.sim import SimConfig, ThreadedSimulator
 from rpilinkd.sim.wires import default_wires, load_wiring, parse_wiring
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def test_swapped_wires_cross_data(tmp_path: Path) -> None:
     ) + '\n[[swap]]\nwires = ["D0", "D1"]\n'
     path = tmp_path / "swapped.toml"
     path.write_text(text)
-    with Simulator.in_thread(SimConfig(wiring=path)) as sim:
+    with ThreadedSimulator(SimConfig(wiring=path)) as sim:
         a = pigpio.pi("127.0.0.1", sim.port("a"), show_errors=False)
         b = pigpio.pi("127.0.0.1", sim.port("b"), show_errors=False)
         try:
