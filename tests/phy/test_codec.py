@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rpilinkd.config import BusConfig
 from rpilinkd.phy.codec import REPORT, BusTiming, Masks, ReportDecoder, encode, pulse_cost
-from rpilinkd.phy.events import ControlsChanged
+from rpilinkd.phy.events import ControlsChanged, FrameReceived
 from rpilinkd.pins import DEFAULT_PINS, ControlLine, PinMap
 from tests.phy.wire_model import reports_for
 
@@ -29,7 +29,7 @@ def roundtrip(frames: list[bytes], t: BusTiming, phase: float, pins: PinMap = DE
     out: list[bytes] = []
     for start in range(0, len(stream), chunk):
         events = decoder.feed(stream[start : start + chunk]).events
-        out += [e for kind, e in events if kind == "frame"]  # type: ignore[misc]
+        out += [e.data for e in events if isinstance(e, FrameReceived)]
     return out
 
 
