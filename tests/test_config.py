@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rpilinkd.config import (
+    FRAME_OVERHEAD,
+    ApiConfig,
+    BusConfig,
     Config,
+    LinkConfig,
+    MqttConfig,
     config_from_mapping,
     dump_toml,
     example_toml,
@@ -15,6 +22,7 @@ from rpilinkd.config import (
     replace_keys,
 )
 from rpilinkd.errors import ConfigError
+from rpilinkd.link.frames import OVERHEAD
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,3 +92,24 @@ def test_line_rate_follows_the_timing() -> None:
     assert Config().bus.line_rate_bps == pytest.approx(100_000)
     fast = replace_keys(Config(), {"bus.sample_us": 1})
     assert fast.bus.line_rate_bps == pytest.approx(500_000)
+
+
+@pytest.mark.parametrize(
+    ("build", "key"),
+    [
+        (lambda: LinkConfig(window=0), "link.window"),
+        (lambda: BusConfig(sample_us=3), "bus.sample_us"),
+        (lambda: ApiConfig(max_clients=0), "api.max_clients"),
+        (lambda: MqttConfig(qos=3), "mqtt.qos"),
+    ],
+)
+def test_bounds_hold_for_a_config_built_in_code(build: Callable[[], object], key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(repr(key))):
+        build()
+
+
+def test_the_frame_overhead_is_the_real_one() -> None:
+    assert FRAME_OVERHEAD == OVERHEAD
+    Config(link=LinkConfig(frame_payload=1000), bus=BusConfig(max_frame=1024))  # 1024 fits
+    with pytest.raises(ConfigError, match=r"link\.frame_payload"):
+        Config(link=LinkConfig(frame_payload=1004), bus=BusConfig(max_frame=1024))
