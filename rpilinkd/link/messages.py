@@ -13,29 +13,38 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from rpilinkd.errors import (
+    ApiError,
+    MessageTooLargeError,
+    NoListenerError,
+    QueueFullError,
+    RemoteError,
+    ShuttingDownError,
+)
 from rpilinkd.link.frames import Flag, Frame, Kind
 
 TOTAL = struct.Struct("<I")
 
-#: verdict codes on the wire <-> stable error codes (rpilinkd.errors)
+#: verdict numbers on the wire <-> the stable codes of the errors they stand for
+OK = "ok"
 VERDICTS = {
-    0: "ok",
-    1: "no_listener",
-    2: "queue_full",
-    3: "too_large",
-    4: "shutting_down",
-    5: "bad_request",
-    255: "remote_error",
+    0: OK,
+    1: NoListenerError.code,
+    2: QueueFullError.code,
+    3: MessageTooLargeError.code,
+    4: ShuttingDownError.code,
+    5: ApiError.code,
+    255: RemoteError.code,
 }
 VERDICT_NUMBERS = {code: number for number, code in VERDICTS.items()}
 
 
 def verdict_number(code: str) -> int:
-    return VERDICT_NUMBERS.get(code, 255)
+    return VERDICT_NUMBERS.get(code, VERDICT_NUMBERS[RemoteError.code])
 
 
 def verdict_code(number: int) -> str:
-    return VERDICTS.get(number, "remote_error")
+    return VERDICTS.get(number, RemoteError.code)
 
 
 def fragments(
@@ -100,13 +109,13 @@ class Reassembler:
                 self.abandoned += 1
             if len(payload) < TOTAL.size:
                 self._partial = None
-                return Refused(frame.message_id, frame.port, "bad_request")
+                return Refused(frame.message_id, frame.port, ApiError.code)
             total = TOTAL.unpack_from(payload)[0]
             self._partial = Partial(frame.message_id, frame.port, frame.src_port, total,
                                     refused=total > self.max_message)  # fmt: skip
             payload = payload[TOTAL.size :]
             if self._partial.refused:
-                refused = Refused(frame.message_id, frame.port, "too_large")
+                refused = Refused(frame.message_id, frame.port, MessageTooLargeError.code)
                 if frame.flags & Flag.LAST:
                     self._partial = None
                 return refused
@@ -118,13 +127,13 @@ class Reassembler:
             partial.parts.append(payload)
         if partial.received > partial.total:
             self._partial = None
-            return None if partial.refused else Refused(frame.message_id, frame.port, "bad_request")
+            return None if partial.refused else Refused(frame.message_id, frame.port, ApiError.code)
         if not frame.flags & Flag.LAST:
             return None
         self._partial = None
         if partial.refused:
             return None
         if partial.received != partial.total:
-            return Refused(frame.message_id, frame.port, "bad_request")
+            return Refused(frame.message_id, frame.port, ApiError.code)
         data = b"".join(partial.parts)
         return Assembled(partial.message_id, partial.port, partial.src_port, data)
