@@ -40,10 +40,16 @@ class EventKind(enum.Enum):
         return self in LINK_EVENTS
 
 
-LINK_EVENTS = frozenset({
-    EventKind.LINK_UP, EventKind.LINK_DOWN, EventKind.PEER_RESTARTED,
-    EventKind.ROLE_DECIDED, EventKind.ROLE_CONFLICT, EventKind.BUS_LOST,
-})  # fmt: skip
+LINK_EVENTS = frozenset(
+    {
+        EventKind.LINK_UP,
+        EventKind.LINK_DOWN,
+        EventKind.PEER_RESTARTED,
+        EventKind.ROLE_DECIDED,
+        EventKind.ROLE_CONFLICT,
+        EventKind.BUS_LOST,
+    }
+)
 
 
 @dataclass(frozen=True)

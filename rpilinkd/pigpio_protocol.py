@@ -120,9 +120,7 @@ class Cmd:
     WVCAP = 118
 
 
-COMMAND_NAMES: dict[int, str] = {
-    value: name for name, value in vars(Cmd).items() if name.isupper()
-}
+COMMAND_NAMES: dict[int, str] = {value: name for name, value in vars(Cmd).items() if name.isupper()}
 
 #: replies the official client treats as unsigned (pigpio.py returns them raw)
 UNSIGNED_RESULTS = frozenset({Cmd.BR1, Cmd.BR2, Cmd.TICK, Cmd.HWVER})

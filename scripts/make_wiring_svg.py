@@ -19,8 +19,14 @@ TOP = 70
 LEFT_X, RIGHT_X = 300, 640  # x of pin column 1 (odd pins) of each header
 GROUND_PINS = (6, 9, 14, 20, 25, 30, 34, 39)
 POWER = {1: "3V3", 17: "3V3", 2: "5V", 4: "5V"}
-COLOURS = {"data": "#1f77b4", "stb": "#d62728", "frm": "#2ca02c", "req": "#9467bd",
-           "rw": "#ff7f0e", "gnd": "#222222"}  # fmt: skip
+COLOURS = {
+    "data": "#1f77b4",
+    "stb": "#d62728",
+    "frm": "#2ca02c",
+    "req": "#9467bd",
+    "rw": "#ff7f0e",
+    "gnd": "#222222",
+}
 
 
 def pin_xy(header_x: int, pin: int) -> tuple[int, int]:
@@ -95,8 +101,10 @@ def main() -> None:
         path = f"M{ax},{ay} H{lane} V{by} H{bx}"
         parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         if label.startswith("D"):  # the series resistor on every data line
-            parts.append(f'<rect x="{RIGHT_X - 60}" y="{by - 4}" width="22" height="8" '
-                         f'fill="white" stroke="{colour}" stroke-width="1.5"/>')  # fmt: skip
+            parts.append(
+                f'<rect x="{RIGHT_X - 60}" y="{by - 4}" width="22" height="8" '
+                f'fill="white" stroke="{colour}" stroke-width="1.5"/>'
+            )
     parts.append(
         '<text x="500" y="522" text-anchor="middle">Data lines D0-D7 run straight, each '
         "through a 330 Ω-1 kΩ series resistor (drawn as a box).</text>"

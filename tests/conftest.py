@@ -26,9 +26,11 @@ class _FailOnBadFormatting(logging.Handler):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--all", action="store_true", dest="full_run",
+        "--all",
+        action="store_true",
+        dest="full_run",
         help="the long runs too: full seed counts and soak-sized campaigns (scripts/test --all)",
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,17 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rpilinkd"
 LAYERS = [
-    {"errors", "pins", "pigpio_protocol", "stats", "streams", "events", "loopthread", "exits",
-     "platform"},
+    {
+        "errors",
+        "pins",
+        "pigpio_protocol",
+        "stats",
+        "streams",
+        "events",
+        "loopthread",
+        "exits",
+        "platform",
+    },
     {"config"},
     {"link"},
     {"phy"},
@@ -22,7 +31,7 @@ LAYERS = [
     {"service", "client"},
     {"cli", "testbed"},
     {"__main__"},
-]  # fmt: skip
+]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 
@@ -51,8 +60,10 @@ def imports_of(path: Path, name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
-                                + ([base] if base else []))  # fmt: skip
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1]
+                    + ([base] if base else [])
+                )
             if base.startswith("rpilinkd"):
                 found |= {f"{base}.{a.name}" for a in node.names} | {base}
     return found
@@ -60,8 +71,10 @@ def imports_of(path: Path, name: str) -> set[str]:
 
 def graph() -> dict[str, set[str]]:
     mods = modules()
-    return {name: {m for m in imports_of(path, name) if m in mods and m != name}
-            for name, path in mods.items()}  # fmt: skip
+    return {
+        name: {m for m in imports_of(path, name) if m in mods and m != name}
+        for name, path in mods.items()
+    }
 
 
 def test_every_part_of_the_package_has_a_layer() -> None:
@@ -72,10 +85,11 @@ def test_every_part_of_the_package_has_a_layer() -> None:
 def test_no_module_imports_a_higher_layer() -> None:
     upward = sorted(
         f"{name} -> {target}"
-        for name, targets in graph().items() if unit(name) != "__init__"
+        for name, targets in graph().items()
+        if unit(name) != "__init__"
         for target in targets
         if unit(target) != "__init__" and RANK[unit(target)] > RANK[unit(name)]
-    )  # fmt: skip
+    )
     assert not upward, "imports against the layers:\n" + "\n".join(upward)
 
 
@@ -88,7 +102,7 @@ def test_no_import_cycles() -> None:
         state[node] = 1
         for target in sorted(edges[node]):
             if state.get(target) == 1:
-                cycles.append([*stack[stack.index(target):], target])
+                cycles.append([*stack[stack.index(target) :], target])
             elif target not in state:
                 visit(target, [*stack, target])
         state[node] = 2

@@ -57,9 +57,11 @@ def test_duplicate_names_both_keys() -> None:
 def test_wiring_picture_matches_the_pin_map(tmp_path: Path) -> None:
     committed = (REPO / "docs/wiring.svg").read_text()
     subprocess.run(
-        [sys.executable, str(REPO / "scripts/make_wiring_svg.py")], check=True,
-        capture_output=True, cwd=tmp_path,
-    )  # fmt: skip
+        [sys.executable, str(REPO / "scripts/make_wiring_svg.py")],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     assert (REPO / "docs/wiring.svg").read_text() == committed, "regenerate docs/wiring.svg"
 
 

@@ -17,9 +17,13 @@ DEPLOY = REPO / "scripts" / "deploy"
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, check=False, timeout=300,
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("script", [INSTALL, DEPLOY])
@@ -32,11 +36,17 @@ def test_help_teaches(script: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "named"),
-    [((INSTALL, "--node", "a b"), "--node 'a b'"), ((INSTALL, "--role", "boss"), "--role 'boss'"),
-     ((INSTALL, "--sample-us", "3"), "--sample-us '3'"), ((INSTALL, "--frob"), "'--frob'"),
-     ((INSTALL, "--prefix"), "--prefix needs a value"), ((DEPLOY, "onlyone"), "exactly two"),
-     ((DEPLOY, "--timeout", "soon", "a", "b"), "--timeout 'soon'"), ((DEPLOY, "a", "a"), "both")],
-)  # fmt: skip
+    [
+        ((INSTALL, "--node", "a b"), "--node 'a b'"),
+        ((INSTALL, "--role", "boss"), "--role 'boss'"),
+        ((INSTALL, "--sample-us", "3"), "--sample-us '3'"),
+        ((INSTALL, "--frob"), "'--frob'"),
+        ((INSTALL, "--prefix"), "--prefix needs a value"),
+        ((DEPLOY, "onlyone"), "exactly two"),
+        ((DEPLOY, "--timeout", "soon", "a", "b"), "--timeout 'soon'"),
+        ((DEPLOY, "a", "a"), "both"),
+    ],
+)
 def test_bad_arguments_are_named(args: tuple[str | Path, ...], named: str) -> None:
     done = run(*args)
     assert done.returncode == 2
@@ -52,8 +62,12 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert "nothing was changed" in done.stdout
     done = run(INSTALL, "--dry-run", "--node", "alpha")  # the real thing, on a Pi
     assert done.returncode == 0, done.stderr
-    for expected in ("apt-get install", "pigpiod", "/opt/rpilinkd/venv",
-                     "systemctl enable --now rpilinkd.socket rpilinkd.service"):  # fmt: skip
+    for expected in (
+        "apt-get install",
+        "pigpiod",
+        "/opt/rpilinkd/venv",
+        "systemctl enable --now rpilinkd.socket rpilinkd.service",
+    ):
         assert expected in done.stdout
 
 
@@ -95,14 +109,32 @@ def test_deploy_ships_and_installs_on_both_hosts(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "ssh.log"
-    fake_command(bin_dir, "ssh", f'while [[ "$1" == -* ]]; do shift; done\n'
-                 f'echo "$*" >> {calls}\nhost="$1"; shift\n'
-                 f'export HOST_ROOT={tmp_path}/"$host"\nexec bash -c "$*"')  # fmt: skip
+    fake_command(
+        bin_dir,
+        "ssh",
+        f'while [[ "$1" == -* ]]; do shift; done\n'
+        f'echo "$*" >> {calls}\nhost="$1"; shift\n'
+        f'export HOST_ROOT={tmp_path}/"$host"\nexec bash -c "$*"',
+    )
     fake_command(bin_dir, "sudo", 'exec "$@"')
     remote = tmp_path / "src"
-    done = run(DEPLOY, "--remote-dir", remote, "--no-wait", "--sample-us", "2",
-               "--node-a", "alpha", "--node-b", "beta", "--install-args", "--root $HOST_ROOT",
-               "pi@a", "pi@b", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})  # fmt: skip
+    done = run(
+        DEPLOY,
+        "--remote-dir",
+        remote,
+        "--no-wait",
+        "--sample-us",
+        "2",
+        "--node-a",
+        "alpha",
+        "--node-b",
+        "beta",
+        "--install-args",
+        "--root $HOST_ROOT",
+        "pi@a",
+        "pi@b",
+        env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
     assert done.returncode == 0, done.stderr
     check_staged(tmp_path / "pi@a", "alpha")
     check_staged(tmp_path / "pi@b", "beta")

@@ -123,10 +123,16 @@ class Decoder:
 
     def __init__(self, max_request: int, max_message: int) -> None:
         self._unpacker = msgpack.Unpacker(
-            max_buffer_size=max_request, raw=False, strict_map_key=True, use_list=True,
-            max_map_len=MAX_REQUEST_FIELDS, max_str_len=MAX_REQUEST_STR,
-            max_bin_len=max_message, max_array_len=0, max_ext_len=0,
-        )  # fmt: skip
+            max_buffer_size=max_request,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_map_len=MAX_REQUEST_FIELDS,
+            max_str_len=MAX_REQUEST_STR,
+            max_bin_len=max_message,
+            max_array_len=0,
+            max_ext_len=0,
+        )
 
         self._fed = 0  # bytes fed so far
         self._complete = 0  # offset just past the last whole request

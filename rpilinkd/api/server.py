@@ -29,7 +29,7 @@ from rpilinkd.errors import (
     PortInUseError,
     ShuttingDownError,
     TooManyClientsError,
-)  # fmt: skip
+)
 from rpilinkd.events import Event
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,17 +56,27 @@ Handler = Callable[["ApiServer", Session, Request], Answer]
 
 
 class ApiServer:
-    def __init__(self, config: ApiConfig, service: LinkService, *, node: str,
-                 max_message: int) -> None:  # fmt: skip
+    def __init__(
+        self, config: ApiConfig, service: LinkService, *, node: str, max_message: int
+    ) -> None:
         self.config, self.service, self.node = config, service, node
         self.max_message = max_message  # this daemon's own limit (link.max_message)
         self.sessions: set[Session] = set()
         self.owners: dict[int, Session] = {}  # port -> the session that bound it
         self.closing = False
         self.counters = dict.fromkeys(
-            ("clients_total", "clients_refused", "bad_requests", "slow_clients_cut",
-             "messages_in", "messages_out", "queue_full", "events_dropped"), 0,
-        )  # fmt: skip
+            (
+                "clients_total",
+                "clients_refused",
+                "bad_requests",
+                "slow_clients_cut",
+                "messages_in",
+                "messages_out",
+                "queue_full",
+                "events_dropped",
+            ),
+            0,
+        )
         self._server: asyncio.AbstractServer | None = None
         self._number = 0
         self._bound_path: Path | None = None
@@ -135,9 +145,12 @@ class ApiServer:
         session = Session(self, self._number, reader, writer)
         if len(self.sessions) >= self.config.max_clients or self.closing:
             self.count("clients_refused")
-            exc = (ShuttingDownError("the daemon is stopping") if self.closing else
-                   TooManyClientsError(f"the daemon serves {self.config.max_clients} clients"))
-            session.reply(error(None, exc))  # fmt: skip
+            exc = (
+                ShuttingDownError("the daemon is stopping")
+                if self.closing
+                else TooManyClientsError(f"the daemon serves {self.config.max_clients} clients")
+            )
+            session.reply(error(None, exc))
             await session.close()
             return
         self.sessions.add(session)
@@ -156,8 +169,7 @@ class ApiServer:
 
     def _hello(self, session: Session, request: Request) -> Answer:
         session.client = str(request.get("client", ""))
-        return ok(request.id, api=API_VERSION, node=self.node,
-                  max_message=self.service.max_message)  # fmt: skip
+        return ok(request.id, api=API_VERSION, node=self.node, max_message=self.service.max_message)
 
     def _ping(self, session: Session, request: Request) -> Answer:
         return ok(request.id)
@@ -183,8 +195,11 @@ class ApiServer:
         return ok(request.id, **self.service.stats(), api=self.snapshot())
 
     def _endpoints(self, session: Session, request: Request) -> Answer:
-        return ok(request.id, peer=dict(self.service.peer_endpoints()),
-                  local=dict(self.service.local_endpoints()))  # fmt: skip
+        return ok(
+            request.id,
+            peer=dict(self.service.peer_endpoints()),
+            local=dict(self.service.local_endpoints()),
+        )
 
     def _subscribe(self, session: Session, request: Request) -> Answer:
         session.subscribed = bool(request.get("events", True))
@@ -234,8 +249,12 @@ class ApiServer:
 
     def snapshot(self) -> dict[str, int]:
         queued = sum(s.queued_bytes for s in self.sessions)
-        return {**self.counters, "clients": len(self.sessions), "bound_ports": len(self.owners),
-                "queued_bytes": queued}  # fmt: skip
+        return {
+            **self.counters,
+            "clients": len(self.sessions),
+            "bound_ports": len(self.owners),
+            "queued_bytes": queued,
+        }
 
 
 #: op -> handler; every op of the schema has exactly one (a test checks)

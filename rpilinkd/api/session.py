@@ -64,8 +64,13 @@ class SessionOwner(Protocol):
 
 
 class Session:
-    def __init__(self, server: SessionOwner, number: int, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+    def __init__(
+        self,
+        server: SessionOwner,
+        number: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
         self.server, self.number = server, number
         self.reader, self.writer = reader, writer
         self.ports: set[int] = set()
@@ -138,8 +143,9 @@ class Session:
                 try:
                     chunk = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
                 except TimeoutError:
-                    raise ApiError(f"a request stayed incomplete for {config.idle_s:g} s "
-                                   "(api.idle_s)") from None  # fmt: skip
+                    raise ApiError(
+                        f"a request stayed incomplete for {config.idle_s:g} s (api.idle_s)"
+                    ) from None
                 if not chunk:
                     break
                 for count, obj in enumerate(decoder.feed(chunk), 1):
@@ -203,8 +209,9 @@ class Session:
     async def _send(self, request: Request) -> None:
         src_port = request.get("from", min(self.ports, default=0))
         try:
-            await self.server.service.send(request.args["port"], request.args["data"],
-                                           src_port=src_port)  # fmt: skip
+            await self.server.service.send(
+                request.args["port"], request.args["data"], src_port=src_port
+            )
             self.server.count("messages_out")
             self.reply(ok(request.id))
         except RpilinkError as exc:

@@ -44,11 +44,16 @@ def port_number(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rpilink", description="Talk to rpilinkd: messages between two wired Raspberry Pis.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    parser.add_argument("--socket", default=None, help="the daemon's socket (default: "
-                        "$RPILINK_SOCKET or /run/rpilink.sock)")  # fmt: skip
+        prog="rpilink",
+        description="Talk to rpilinkd: messages between two wired Raspberry Pis.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--socket",
+        default=None,
+        help="the daemon's socket (default: $RPILINK_SOCKET or /run/rpilink.sock)",
+    )
     parser.add_argument("--version", action="version", version=f"rpilink {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -72,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("cat", help="stdin to the peer's port, the port's messages to stdout")
     cat.add_argument("port", type=port_number)
     cat.add_argument("--chunk", type=int, default=64 * 1024, help="bytes per message (65536)")
-    cat.add_argument("--wait", type=float, default=0.5,
-                     help="seconds to keep receiving after stdin ends (0.5)")  # fmt: skip
+    cat.add_argument(
+        "--wait", type=float, default=0.5, help="seconds to keep receiving after stdin ends (0.5)"
+    )
 
     bench = sub.add_parser("bench", help="measure throughput and latency to a port")
     bench.add_argument("port", type=port_number)
@@ -98,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(sample_us=args.sample_us, keep=args.keep)
     path = args.socket or default_socket()
     handlers: dict[str, Callable[[str, argparse.Namespace], Coroutine[Any, Any, int]]] = {
-        "send": commands.send, "listen": commands.listen, "status": commands.status,
-        "endpoints": commands.endpoints, "cat": commands.cat, "bench": commands.bench,
-    }  # fmt: skip
+        "send": commands.send,
+        "listen": commands.listen,
+        "status": commands.status,
+        "endpoints": commands.endpoints,
+        "cat": commands.cat,
+        "bench": commands.bench,
+    }
     absent = f"no daemon at {path} (is rpilinkd running? see --socket)"
     hints: list[Hint] = [
         (FileNotFoundError, ExitCode.UNREACHABLE, absent),

@@ -67,14 +67,30 @@ async def status(path: str, args: argparse.Namespace) -> int:
         print(f"  {'why':<14} {state['reason']}")
     for warning in state.get("warnings", []):
         print(f"  {'warning':<14} {warning}")
-    for key in ("uptime_s", "state_since_s", "link_ups", "session", "peer_epoch", "max_message",
-                "frame_payload", "window", "line_rate_Bps", "sample_us", "backend", "error_level"):
-        print(f"  {key:<14} {state.get(key)}")  # fmt: skip
-    print(f"  {'traffic':<14} {figures['messages_sent']} messages sent, "
-          f"{figures['messages_received']} received, {figures['delivery_failures']} failed")
-    print(f"  {'wire':<14} {figures['retransmissions']} frames resent, {figures['crc_errors']} "
-          f"CRC errors, {figures['bad_frames']} malformed, "
-          f"{figures.get('internal_errors', 0)} internal errors")  # fmt: skip
+    for key in (
+        "uptime_s",
+        "state_since_s",
+        "link_ups",
+        "session",
+        "peer_epoch",
+        "max_message",
+        "frame_payload",
+        "window",
+        "line_rate_Bps",
+        "sample_us",
+        "backend",
+        "error_level",
+    ):
+        print(f"  {key:<14} {state.get(key)}")
+    print(
+        f"  {'traffic':<14} {figures['messages_sent']} messages sent, "
+        f"{figures['messages_received']} received, {figures['delivery_failures']} failed"
+    )
+    print(
+        f"  {'wire':<14} {figures['retransmissions']} frames resent, {figures['crc_errors']} "
+        f"CRC errors, {figures['bad_frames']} malformed, "
+        f"{figures.get('internal_errors', 0)} internal errors"
+    )
     return 0
 
 
@@ -122,13 +138,17 @@ def progress(done: int, total: int, started: float, size: int) -> None:
     filled = width * done // max(total, 1)
     elapsed = max(time.monotonic() - started, 1e-9)
     rate = done * size / elapsed / 1e3
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-                     f"{rate:8.1f} kB/s")  # fmt: skip
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:8.1f} kB/s")
     sys.stderr.flush()
 
 
 async def measure(
-    client: Client, port: int, *, count: int, size: int, parallel: int,
+    client: Client,
+    port: int,
+    *,
+    count: int,
+    size: int,
+    parallel: int,
     on_progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Send ``count`` messages of ``size`` bytes to ``port``, ``parallel`` at once: the summary.
@@ -159,9 +179,13 @@ async def measure(
 async def bench(path: str, args: argparse.Namespace) -> int:
     async with Client(path, name="rpilink bench") as client:
         summary = await measure(
-            client, args.port, count=args.count, size=args.size, parallel=args.parallel,
+            client,
+            args.port,
+            count=args.count,
+            size=args.size,
+            parallel=args.parallel,
             on_progress=lambda done, started: progress(done, args.count, started, args.size),
-        )  # fmt: skip
+        )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if args.json:
@@ -173,8 +197,9 @@ async def bench(path: str, args: argparse.Namespace) -> int:
     return 0 if not summary["failed"] else 1
 
 
-def bench_summary(latencies: list[float], failures: dict[str, int], elapsed: float,
-                  size: int) -> dict[str, Any]:  # fmt: skip
+def bench_summary(
+    latencies: list[float], failures: dict[str, int], elapsed: float, size: int
+) -> dict[str, Any]:
 
     def pick(fraction: float) -> float | None:
         value = percentile(latencies, fraction)

@@ -32,8 +32,9 @@ def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for key in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "RPILINK_SOCKET"):
         env.pop(key, None)
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
-                            stderr=log.open("wb"), env=env)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=log.open("wb"), env=env
+    )
 
 
 async def wait_up(path: Path, timeout: float = 30.0) -> dict[str, object]:
@@ -54,8 +55,10 @@ async def show(workdir: Path, sample_us: int, keep: bool) -> None:
     started = time.monotonic()
     alpha, beta = await wait_up(a_sock), await wait_up(b_sock)
     for status in (alpha, beta):
-        say(f"  {status['node']}: link {status['link']} as {status['role']}, peer {status['peer']}"
-            f", line rate {status['line_rate_Bps']} B/s at -s {status['sample_us']}")  # fmt: skip
+        say(
+            f"  {status['node']}: link {status['link']} as {status['role']}, peer {status['peer']}"
+            f", line rate {status['line_rate_Bps']} B/s at -s {status['sample_us']}"
+        )
     say(f"  (link up {time.monotonic() - started:.2f} s after the daemons answered)")
     async with (
         Client(str(a_sock), name="demo alpha") as a,
@@ -69,8 +72,10 @@ async def show(workdir: Path, sample_us: int, keep: bool) -> None:
         began = time.monotonic()
         await a.send(7, b"hello from alpha")
         message = await b.receive(timeout=5)
-        say(f"  alpha -> beta:7  {message.data!r}  (acknowledged by beta's daemon after "
-            f"{(time.monotonic() - began) * 1e3:.1f} ms)")  # fmt: skip
+        say(
+            f"  alpha -> beta:7  {message.data!r}  (acknowledged by beta's daemon after "
+            f"{(time.monotonic() - began) * 1e3:.1f} ms)"
+        )
         await b.send(8, b"hello back from beta", from_port=7)
         message = await a.receive(timeout=5)
         say(f"  beta -> alpha:8  {message.data!r}  (from beta's port {message.src_port})")
@@ -99,14 +104,18 @@ async def show(workdir: Path, sample_us: int, keep: bool) -> None:
         summary = bench_summary(latencies, {}, time.monotonic() - t0, size)
         line_rate = float(str(alpha["line_rate_Bps"]))
         share = 100 * float(summary["kB_per_s"] or 0) * 1e3 / line_rate
-        say(f"  {summary['messages_per_s']} messages/s, {summary['kB_per_s']} kB/s "
+        say(
+            f"  {summary['messages_per_s']} messages/s, {summary['kB_per_s']} kB/s "
             f"({share:.0f} % of the raw line rate), latency p50 {summary['latency_p50_ms']} ms, "
-            f"p99 {summary['latency_p99_ms']} ms")
+            f"p99 {summary['latency_p99_ms']} ms"
+        )
         stats = await a.stats()
-        say(f"  alpha: {stats['frames_sent']} frames sent, {stats['retransmissions']} "
-            f"retransmitted, {stats['crc_errors']} CRC errors")  # fmt: skip
+        say(
+            f"  alpha: {stats['frames_sent']} frames sent, {stats['retransmissions']} "
+            f"retransmitted, {stats['crc_errors']} CRC errors"
+        )
     if keep:
-        say("\nrunning until Ctrl-C; try: rpilink --socket " f"{a_sock} status")
+        say(f"\nrunning until Ctrl-C; try: rpilink --socket {a_sock} status")
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.Event().wait()
 
@@ -115,19 +124,34 @@ def run_demo(*, sample_us: int = 5, keep: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="rpilink-demo-") as tmp:
         workdir = Path(tmp)
         say(f"starting rpilink-sim: two virtual Raspberry Pis (pigpiod -s {sample_us}), wired")
-        sim = spawn(["-m", "rpilinkd.sim", "--port-a", "0", "--port-b", "0", "--sample-us",
-                     str(sample_us)], workdir / "sim.log")  # fmt: skip
+        sim = spawn(
+            ["-m", "rpilinkd.sim", "--port-a", "0", "--port-b", "0", "--sample-us", str(sample_us)],
+            workdir / "sim.log",
+        )
         assert sim.stdout is not None
         ports = json.loads(sim.stdout.readline())
         say(f"  board a: pigpiod on 127.0.0.1:{ports['a']}, board b on 127.0.0.1:{ports['b']}")
         daemons = []
         for name, board in (("alpha", "a"), ("beta", "b")):
             config = workdir / f"{name}.toml"
-            config.write_text(f'[bus]\nsample_us = {sample_us}\n')
-            daemons.append(spawn(["-m", "rpilinkd", "--config", str(config), "--node", name,
-                                  "--pigpio", f"127.0.0.1:{ports[board]}",
-                                  "--socket", str(workdir / f"{name}.sock")],
-                                 workdir / f"{name}.log"))  # fmt: skip
+            config.write_text(f"[bus]\nsample_us = {sample_us}\n")
+            daemons.append(
+                spawn(
+                    [
+                        "-m",
+                        "rpilinkd",
+                        "--config",
+                        str(config),
+                        "--node",
+                        name,
+                        "--pigpio",
+                        f"127.0.0.1:{ports[board]}",
+                        "--socket",
+                        str(workdir / f"{name}.sock"),
+                    ],
+                    workdir / f"{name}.log",
+                )
+            )
         say("starting rpilinkd on each: alpha on board a, beta on board b")
         code = 0
         try:

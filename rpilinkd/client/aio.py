@@ -43,8 +43,9 @@ class Message:
 
 
 class Client:
-    def __init__(self, path: str | None = None, *, name: str = "rpilinkd.client",
-                 timeout: float = 60.0) -> None:  # fmt: skip
+    def __init__(
+        self, path: str | None = None, *, name: str = "rpilinkd.client", timeout: float = 60.0
+    ) -> None:
         self.path = path or default_socket()
         self.name = name
         self.timeout = timeout
@@ -118,8 +119,9 @@ class Client:
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send a request, wait for its reply; raises the error class of its code."""
         if self._writer is None or self.closed:  # no reply could ever come
-            raise ConnectionError("not connected" if self._writer is None else
-                                  "the daemon closed the connection")  # fmt: skip
+            raise ConnectionError(
+                "not connected" if self._writer is None else "the daemon closed the connection"
+            )
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future

@@ -24,8 +24,9 @@ T = TypeVar("T")
 
 
 class SyncClient:
-    def __init__(self, path: str | None = None, *, name: str = "rpilinkd.client.sync",
-                 timeout: float = 60.0) -> None:  # fmt: skip
+    def __init__(
+        self, path: str | None = None, *, name: str = "rpilinkd.client.sync", timeout: float = 60.0
+    ) -> None:
         self._client = Client(path, name=name, timeout=timeout)
         self._loop = LoopThread("rpilink client")
 

@@ -29,8 +29,23 @@ from rpilinkd.config.schema import (
 )
 
 __all__ = [
-    "DEFAULT_CONFIG_PATH", "FRAME_OVERHEAD", "MESSAGE_HARD_CAP", "SAMPLE_PERIODS_US",
-    "ApiConfig", "BusConfig", "Config", "LedConfig", "LinkConfig", "LogConfig", "MqttConfig",
-    "NodeConfig", "PigpioConfig", "config_from_mapping", "dump_toml", "example_toml",
-    "load_config", "replace_keys", "to_mapping",
+    "DEFAULT_CONFIG_PATH",
+    "FRAME_OVERHEAD",
+    "MESSAGE_HARD_CAP",
+    "SAMPLE_PERIODS_US",
+    "ApiConfig",
+    "BusConfig",
+    "Config",
+    "LedConfig",
+    "LinkConfig",
+    "LogConfig",
+    "MqttConfig",
+    "NodeConfig",
+    "PigpioConfig",
+    "config_from_mapping",
+    "dump_toml",
+    "example_toml",
+    "load_config",
+    "replace_keys",
+    "to_mapping",
 ]

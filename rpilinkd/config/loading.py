@@ -29,8 +29,11 @@ def build_section(cls: type[S], table: Mapping[str, Any], section: str) -> S:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{section}.{key}", f"unknown key (known: {known})")
     hints = typing.get_type_hints(cls)
-    values = {name: _check_type(f"{section}.{name}", table[name], hints[name])
-              for name in names if name in table}  # fmt: skip
+    values = {
+        name: _check_type(f"{section}.{name}", table[name], hints[name])
+        for name in names
+        if name in table
+    }
     try:
         return cls(**values)
     except ConfigError:
@@ -128,5 +131,3 @@ def to_mapping(config: Config) -> dict[str, dict[str, Any]]:
             for f in dataclasses.fields(obj)
         }
     return out
-
-

@@ -73,5 +73,3 @@ _PIN_DOCS = {
     "rw_in": "read/write input",
     "allow_reserved": "allow GPIO 0-3 and 14-15 (EEPROM, I2C, UART) in the map",
 }
-
-

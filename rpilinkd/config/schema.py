@@ -68,7 +68,8 @@ class NodeConfig(Section):
 
     name: str = setting("", "this node's name, shown to the peer (empty: the hostname)")
     role: str = setting(
-        "auto", "bus role: auto (decided by handshake), master or slave",
+        "auto",
+        "bus role: auto (decided by handshake), master or slave",
         choices=("auto", "master", "slave"),
     )
 
@@ -101,8 +102,10 @@ class BusConfig(Section):
     gap_us: int = setting(0, "frame-enable low time between frames, µs (0: one sample)", min=0)
     max_frame: int = setting(1024, "largest frame the bus carries, bytes", min=32, max=2048)
     debounce_us: int = setting(
-        0, "control inputs count a level only once it held this long, µs (0: four samples)",
-        min=0, max=10_000,
+        0,
+        "control inputs count a level only once it held this long, µs (0: four samples)",
+        min=0,
+        max=10_000,
     )
 
     def _or_sample(self, value: int) -> int:
@@ -151,8 +154,11 @@ class LinkConfig(Section):
         20.0, "how long one side keeps the data lines while the other waits, ms", min=1
     )
     resume_s: float = setting(
-        5.0, "a dropped link that comes back within this resends what was in flight, s "
-        "(0: fail it at once)", min=0, max=3600,
+        5.0,
+        "a dropped link that comes back within this resends what was in flight, s "
+        "(0: fail it at once)",
+        min=0,
+        max=3600,
     )
 
     def __post_init__(self) -> None:
@@ -165,7 +171,8 @@ class LinkConfig(Section):
             )
         if not self.rto_min_ms <= self.rto_initial_ms <= self.rto_max_ms:
             raise ConfigError(
-                "link.rto_initial_ms", "must lie between rto_min_ms and rto_max_ms",
+                "link.rto_initial_ms",
+                "must lie between rto_min_ms and rto_max_ms",
                 self.rto_initial_ms,
             )
 
@@ -254,5 +261,3 @@ class Config:
             for key, pin in self.pins.named_pins():
                 if pin == self.led.pin:
                     raise ConfigError("led.pin", f"GPIO {pin} is already the bus's {key}", pin)
-
-

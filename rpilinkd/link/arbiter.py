@@ -106,8 +106,13 @@ class Arbiter:
         self.outputs = dict.fromkeys(ControlLine, False)
         self.decision: Decision | None = None
         self.conflict: Decision | None = None  # set on entering CONFLICT, taken by the owner
-        self.counters = {"arbitrations": 0, "echo_failures": 0, "redraws": 0, "conflicts": 0,
-                         "stalls": 0}  # fmt: skip
+        self.counters = {
+            "arbitrations": 0,
+            "echo_failures": 0,
+            "redraws": 0,
+            "conflicts": 0,
+            "stalls": 0,
+        }
         self.alive_at: float | None = None  # when the peer last had a line high
         self.stalled_in: Phase | None = None  # the phase of the last stall, for status
         self._claim = 0

@@ -84,9 +84,7 @@ BusEvent = RoleDecided | RoleConflict | BusLost
 
 
 class BusAccess:
-    def __init__(
-        self, *, role: str, rng: random.Random, turn_ms: float = 20.0, now: float
-    ) -> None:
+    def __init__(self, *, role: str, rng: random.Random, turn_ms: float = 20.0, now: float) -> None:
         self.arbiter = Arbiter(role, rng)
         self.turn_s = turn_ms / 1e3
         self.peer: dict[ControlLine, bool] = dict.fromkeys(ControlLine, False)

@@ -29,7 +29,7 @@ from rpilinkd.link.events import (
     PeerInfo,
     PeerRefused,
     PeerRestarted,
-)  # fmt: skip
+)
 from rpilinkd.link.frames import (
     ANNOUNCE_CREATE,
     ANNOUNCE_DESTROY,
@@ -42,7 +42,7 @@ from rpilinkd.link.frames import (
     announce_payload,
     parse_announce,
     sack_bits,
-)  # fmt: skip
+)
 from rpilinkd.link.hello import Hello, truncate_name
 from rpilinkd.link.messages import Assembled, Reassembler, fragments, verdict_code, verdict_number
 from rpilinkd.link.states import ErrorLevel, LinkState
@@ -58,9 +58,14 @@ TX_ERRORS_CAP = 256  # the counter saturates at bus-off, so a mended cable recov
 
 class Connection:
     def __init__(
-        self, config: LinkConfig, *, node: str, epoch: int, max_frame: int | None = None,
+        self,
+        config: LinkConfig,
+        *,
+        node: str,
+        epoch: int,
+        max_frame: int | None = None,
         rng: random.Random | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.config, self.node, self.epoch = config, truncate_name(node), epoch
         payload = config.frame_payload
         if max_frame is not None:
@@ -114,8 +119,11 @@ class Connection:
             self._down(reason, now)
 
     def _reset_session(self) -> None:
-        rtt = RttEstimator(self.config.rto_initial_ms / 1e3, self.config.rto_min_ms / 1e3,
-                           self.config.rto_max_ms / 1e3)  # fmt: skip
+        rtt = RttEstimator(
+            self.config.rto_initial_ms / 1e3,
+            self.config.rto_min_ms / 1e3,
+            self.config.rto_max_ms / 1e3,
+        )
         self._window = SendWindow(self.config.window, rtt)
         self._rx = ReceiveWindow(self.config.window)
         self._reassembler = Reassembler(self.config.max_message)
@@ -126,8 +134,13 @@ class Connection:
         self._hello_due = None
         self._last_rx = self._last_tx = 0.0
 
-    def _down(self, reason: DownReason, now: float, detail: str = "",
-              next_state: LinkState = LinkState.DOWN) -> None:  # fmt: skip
+    def _down(
+        self,
+        reason: DownReason,
+        now: float,
+        detail: str = "",
+        next_state: LinkState = LinkState.DOWN,
+    ) -> None:
         """Leave UP or ARBITRATING. Leaving UP for a resumable reason keeps the messages
         in flight for ``resume_s``; anything else fails them now."""
         if self.state is LinkState.UP or not reason.resumable:
@@ -155,14 +168,16 @@ class Connection:
     def bind(self, port: int, name: str | None = None) -> None:
         self.endpoints.bind(port, name)
         if name and self.state is LinkState.UP:
-            self._queue.append(Frame(Kind.ANNOUNCE, port=port,
-                                     payload=announce_payload(ANNOUNCE_CREATE, name)))  # fmt: skip
+            self._queue.append(
+                Frame(Kind.ANNOUNCE, port=port, payload=announce_payload(ANNOUNCE_CREATE, name))
+            )
 
     def unbind(self, port: int) -> None:
         name = self.endpoints.unbind(port)
         if name and self.state is LinkState.UP:
-            self._queue.append(Frame(Kind.ANNOUNCE, port=port,
-                                     payload=announce_payload(ANNOUNCE_DESTROY, name)))  # fmt: skip
+            self._queue.append(
+                Frame(Kind.ANNOUNCE, port=port, payload=announce_payload(ANNOUNCE_DESTROY, name))
+            )
 
     @property
     def max_message(self) -> int:
@@ -197,8 +212,11 @@ class Connection:
         return message_id
 
     def _queue_message(self, message_id: int, outgoing: Outgoing) -> None:
-        frames = list(fragments(message_id, outgoing.port, outgoing.src_port, outgoing.data,
-                                self._send_payload))  # fmt: skip
+        frames = list(
+            fragments(
+                message_id, outgoing.port, outgoing.src_port, outgoing.data, self._send_payload
+            )
+        )
         outgoing.unacked = len(frames)
         self._queue.extend(frames)
 
@@ -221,8 +239,14 @@ class Connection:
 
     def _answer(self, message_id: int, port: int, code: str) -> None:
         if self.state is LinkState.UP:
-            self._queue.append(Frame(Kind.VERDICT, port=port, message_id=message_id,
-                                     payload=bytes([verdict_number(code)])))  # fmt: skip
+            self._queue.append(
+                Frame(
+                    Kind.VERDICT,
+                    port=port,
+                    message_id=message_id,
+                    payload=bytes([verdict_number(code)]),
+                )
+            )
 
     # -- events and timers ---------------------------------------------------------------------
 
@@ -235,28 +259,42 @@ class Connection:
             hello = self._hello_due if self.state is LinkState.ARBITRATING else None
             return min((t for t in (resume, hello) if t is not None), default=None)
         keepalive, dead = self.config.keepalive_ms / 1e3, self.config.dead_after_ms / 1e3
-        candidates = [self._last_tx + keepalive, self._last_rx + dead, self._ack_due,
-                      self._window.next_deadline(), self._hello_due,
-                      self.outbox.next_deadline(up=True)]  # fmt: skip
+        candidates = [
+            self._last_tx + keepalive,
+            self._last_rx + dead,
+            self._ack_due,
+            self._window.next_deadline(),
+            self._hello_due,
+            self.outbox.next_deadline(up=True),
+        ]
         return min((t for t in candidates if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         if self.state is not LinkState.UP:
             for message_id in self.outbox.expired(now):  # the outage outlasted resume_s
-                self._fail(message_id, self._drop.fail_code,
-                           f"{self._why(self._drop)} for longer than link.resume_s")  # fmt: skip
+                self._fail(
+                    message_id,
+                    self._drop.fail_code,
+                    f"{self._why(self._drop)} for longer than link.resume_s",
+                )
             if not self.outbox.accepting_while_down(now):
                 self.outbox.resume_until = None
                 if self.endpoints.clear_peer():
                     self._events.append(EndpointsChanged({}))
             return
         if now - self._last_rx >= self.config.dead_after_ms / 1e3:
-            self._down(DownReason.TIMEOUT, now,
-                       f"nothing from the peer for {self.config.dead_after_ms:.0f} ms")
+            self._down(
+                DownReason.TIMEOUT,
+                now,
+                f"nothing from the peer for {self.config.dead_after_ms:.0f} ms",
+            )
             return
         if any(e.attempts >= self.config.retries for e in self._window.due(now)):
-            self._down(DownReason.RETRIES_EXHAUSTED, now,
-                       f"a frame was sent {self.config.retries} times unanswered")
+            self._down(
+                DownReason.RETRIES_EXHAUSTED,
+                now,
+                f"a frame was sent {self.config.retries} times unanswered",
+            )
             return
         for message_id, outgoing in list(self.outbox.messages.items()):
             if outgoing.verdict_by is not None and now >= outgoing.verdict_by:
@@ -331,9 +369,16 @@ class Connection:
         return replace(frame, session=self.session, seq=seq, ack=self._rx.expected).to_bytes()
 
     def _hello_frame(self) -> bytes:
-        hello = Hello(PROTOCOL_VERSION, self.epoch, self._peer_epoch or 0, self._nonce,
-                      self.frame_payload, self.config.window, self.config.max_message,
-                      self.node)  # fmt: skip
+        hello = Hello(
+            PROTOCOL_VERSION,
+            self.epoch,
+            self._peer_epoch or 0,
+            self._nonce,
+            self.frame_payload,
+            self.config.window,
+            self.config.max_message,
+            self.node,
+        )
         flags = Flag.HELLO_SEEN if self._hello_seen else Flag.NONE
         return Frame(Kind.HELLO, flags, self.session, payload=hello.to_bytes()).to_bytes()
 
@@ -400,8 +445,11 @@ class Connection:
                 self.stats.payload_received += len(result.data)
                 if self.endpoints.is_bound(result.port):
                     self._incoming[result.message_id] = result.port
-                    self._events.append(MessageReceived(result.message_id, result.port,
-                                                        result.src_port, result.data))  # fmt: skip
+                    self._events.append(
+                        MessageReceived(
+                            result.message_id, result.port, result.src_port, result.data
+                        )
+                    )
                 else:
                     self._incoming[result.message_id] = result.port
                     self.reject(result.message_id, "no_listener", now)
@@ -436,8 +484,11 @@ class Connection:
         if self.state is LinkState.DOWN:
             return
         if hello.version != PROTOCOL_VERSION:
-            self._down(DownReason.VERSION_MISMATCH, now,
-                       f"the peer speaks protocol {hello.version}, we speak {PROTOCOL_VERSION}")
+            self._down(
+                DownReason.VERSION_MISMATCH,
+                now,
+                f"the peer speaks protocol {hello.version}, we speak {PROTOCOL_VERSION}",
+            )
             return
         problem = hello.problem()
         if problem is not None:  # never use it; the peer's next attempt may be better
@@ -496,15 +547,22 @@ class Connection:
         self.session = session
         self._offer = None
         self.state = LinkState.UP
-        self.peer = PeerInfo(hello.node, hello.epoch, hello.version, hello.frame_payload,
-                             hello.window, hello.max_message)  # fmt: skip
+        self.peer = PeerInfo(
+            hello.node,
+            hello.epoch,
+            hello.version,
+            hello.frame_payload,
+            hello.window,
+            hello.max_message,
+        )
         self._window.size = min(self.config.window, hello.window)
         self._last_rx = self._last_tx = now
         self.stats.link_ups += 1
         self._events.append(LinkUp(self.peer, self.session))
         for port, name in self.endpoints.named():
-            self._queue.append(Frame(Kind.ANNOUNCE, port=port,
-                                     payload=announce_payload(ANNOUNCE_CREATE, name)))  # fmt: skip
+            self._queue.append(
+                Frame(Kind.ANNOUNCE, port=port, payload=announce_payload(ANNOUNCE_CREATE, name))
+            )
         for message_id, outgoing in self.outbox.resumed():  # what the drop interrupted
             self.stats.messages_resumed += 1
             self._queue_message(message_id, outgoing)

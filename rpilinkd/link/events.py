@@ -21,8 +21,12 @@ class DownReason(enum.Enum):
     @property
     def resumable(self) -> bool:
         """Messages in flight are resent after the relink (within link.resume_s)."""
-        return self in (DownReason.TIMEOUT, DownReason.BUS_LOST, DownReason.RETRIES_EXHAUSTED,
-                        DownReason.PEER_RESET)  # fmt: skip
+        return self in (
+            DownReason.TIMEOUT,
+            DownReason.BUS_LOST,
+            DownReason.RETRIES_EXHAUSTED,
+            DownReason.PEER_RESET,
+        )
 
     @property
     def fail_code(self) -> str:
@@ -101,6 +105,12 @@ class EndpointsChanged:
 
 
 LinkEvent = (
-    LinkUp | LinkDown | PeerRestarted | PeerRefused | MessageReceived | MessageDelivered
-    | DeliveryFailed | EndpointsChanged
-)  # fmt: skip
+    LinkUp
+    | LinkDown
+    | PeerRestarted
+    | PeerRefused
+    | MessageReceived
+    | MessageDelivered
+    | DeliveryFailed
+    | EndpointsChanged
+)

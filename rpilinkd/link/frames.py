@@ -71,9 +71,17 @@ class Frame:
         if length > MAX_PAYLOAD:
             raise FrameError(f"payload of {length} bytes does not fit a frame")
         head = HEADER.pack(
-            self.kind, self.flags, self.session, 0, self.seq, self.ack, self.port,
-            self.src_port, self.message_id, length,
-        )  # fmt: skip
+            self.kind,
+            self.flags,
+            self.session,
+            0,
+            self.seq,
+            self.ack,
+            self.port,
+            self.src_port,
+            self.message_id,
+            length,
+        )
         body = head + binascii.crc_hqx(head, 0xFFFF).to_bytes(2, "little") + self.payload
         body += bytes(-length % 4)
         return body + zlib.crc32(body).to_bytes(4, "little")

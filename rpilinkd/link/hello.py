@@ -45,9 +45,15 @@ class Hello:
     def to_bytes(self) -> bytes:
         name = truncate_name(self.node).encode()
         fixed = HELLO_FIXED.pack(
-            self.version, 0, self.epoch, self.peer_epoch, self.nonce, self.frame_payload,
-            self.window, self.max_message,
-        )  # fmt: skip
+            self.version,
+            0,
+            self.epoch,
+            self.peer_epoch,
+            self.nonce,
+            self.frame_payload,
+            self.window,
+            self.max_message,
+        )
         return fixed + bytes([len(name)]) + name
 
     @classmethod

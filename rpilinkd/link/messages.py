@@ -59,8 +59,9 @@ def fragments(
         flags = Flag.FIRST if index == 0 else Flag.NONE
         if index == len(chunks) - 1:
             flags |= Flag.LAST
-        yield Frame(Kind.DATA, flags, port=port, src_port=src_port, message_id=message_id,
-                    payload=chunk)  # fmt: skip
+        yield Frame(
+            Kind.DATA, flags, port=port, src_port=src_port, message_id=message_id, payload=chunk
+        )
 
 
 @dataclass
@@ -111,8 +112,13 @@ class Reassembler:
                 self._partial = None
                 return Refused(frame.message_id, frame.port, ApiError.code)
             total = TOTAL.unpack_from(payload)[0]
-            self._partial = Partial(frame.message_id, frame.port, frame.src_port, total,
-                                    refused=total > self.max_message)  # fmt: skip
+            self._partial = Partial(
+                frame.message_id,
+                frame.port,
+                frame.src_port,
+                total,
+                refused=total > self.max_message,
+            )
             payload = payload[TOTAL.size :]
             if self._partial.refused:
                 refused = Refused(frame.message_id, frame.port, MessageTooLargeError.code)

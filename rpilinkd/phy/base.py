@@ -56,8 +56,6 @@ class PhyCapabilities:
     sample_us: int | None = None  # the receiver's sample period, if it samples
 
 
-
-
 class PhyBackend(abc.ABC):
     """One end of the bus. Reusable after :meth:`aclose`, not reentrant."""
 
@@ -194,10 +192,13 @@ class PhyBackend(abc.ABC):
 
 
 async def open_with_retry(
-    backend: PhyBackend, *, retry_s: float, stop: asyncio.Event | None = None,
+    backend: PhyBackend,
+    *,
+    retry_s: float,
+    stop: asyncio.Event | None = None,
     idle: Callable[[float], Awaitable[None]] | None = None,
     problem: Callable[[str], None] | None = None,
-) -> bool:  # fmt: skip
+) -> bool:
     """Open ``backend``, retrying while it fails; logs each cause once, not each attempt.
 
     Two causes: pigpiod unreachable (:class:`PhyUnavailableError`, one line per
@@ -221,9 +222,12 @@ async def open_with_retry(
             unavailable = isinstance(exc, PhyUnavailableError)
             cause = "unavailable" if unavailable else exc.message
             if cause != logged:
-                _LOGGER.error("%s%s; retrying every %.1f s",
-                              "" if unavailable else "bus backend refused: ", exc.message,
-                              retry_s)  # fmt: skip
+                _LOGGER.error(
+                    "%s%s; retrying every %.1f s",
+                    "" if unavailable else "bus backend refused: ",
+                    exc.message,
+                    retry_s,
+                )
                 logged = cause
             if problem is not None:
                 problem(exc.message)
@@ -231,8 +235,9 @@ async def open_with_retry(
             wait = min(2 * wait, retry_s)
             continue
         if failed_since is not None:
-            _LOGGER.warning("%s backend reachable again after %.1f s",
-                            backend.name, loop.time() - failed_since)  # fmt: skip
+            _LOGGER.warning(
+                "%s backend reachable again after %.1f s", backend.name, loop.time() - failed_since
+            )
         return True
     return False
 

@@ -40,7 +40,10 @@ class BusTiming:
     @classmethod
     def from_config(cls, bus: BusConfig) -> BusTiming:
         return cls(
-            bus.sample_us, bus.effective_setup_us, bus.effective_hold_us, bus.effective_gap_us,
+            bus.sample_us,
+            bus.effective_setup_us,
+            bus.effective_hold_us,
+            bus.effective_gap_us,
             bus.effective_debounce_us,
         )
 
@@ -61,10 +64,13 @@ class BusTiming:
         return [
             f"{name} = {value} µs is below the {self.sample_us} µs sample period: "
             "strobes or frame gaps will be missed"
-            for name, value in (("setup_us", self.setup_us), ("hold_us", self.hold_us),
-                                ("gap_us", self.gap_us))
+            for name, value in (
+                ("setup_us", self.setup_us),
+                ("hold_us", self.hold_us),
+                ("gap_us", self.gap_us),
+            )
             if value < self.sample_us
-        ]  # fmt: skip
+        ]
 
 
 @dataclass(frozen=True)

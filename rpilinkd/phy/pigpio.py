@@ -55,9 +55,15 @@ class PigpioPhy(PhyBackend):
     name = "pigpio"
 
     def __init__(
-        self, *, host: str, port: int, pins: PinMap, timing: BusTiming, max_frame: int,
+        self,
+        *,
+        host: str,
+        port: int,
+        pins: PinMap,
+        timing: BusTiming,
+        max_frame: int,
         timeout: float = 5.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.host, self.port = host, port
         self.pins, self.timing, self.max_frame, self.timeout = pins, timing, max_frame, timeout
@@ -70,9 +76,18 @@ class PigpioPhy(PhyBackend):
         self._driving = False
         self._strobes_debounced = False
         self.stats = dict.fromkeys(
-            ("frames_sent", "bytes_sent", "waves_sent", "frames_received", "bytes_received",
-             "orphan_bytes", "empty_frames", "report_bytes"), 0,
-        )  # fmt: skip
+            (
+                "frames_sent",
+                "bytes_sent",
+                "waves_sent",
+                "frames_received",
+                "bytes_received",
+                "orphan_bytes",
+                "empty_frames",
+                "report_bytes",
+            ),
+            0,
+        )
 
     @classmethod
     def from_config(cls, config: Config, **options: Any) -> Self:
@@ -110,9 +125,11 @@ class PigpioPhy(PhyBackend):
             await self._client.connect()
             version = await self._client.command(Cmd.PIGPV)
             if version < MIN_PIGPIO_VERSION:
-                raise PhyError(f"pigpiod at {self.where} is version {version}; rpilinkd needs "
-                               f"{MIN_PIGPIO_VERSION} or later (WVCAP): upgrade the pigpio "
-                               "package (Raspberry Pi OS Bullseye and Bookworm ship 79)")
+                raise PhyError(
+                    f"pigpiod at {self.where} is version {version}; rpilinkd needs "
+                    f"{MIN_PIGPIO_VERSION} or later (WVCAP): upgrade the pigpio "
+                    "package (Raspberry Pi OS Bullseye and Bookworm ship 79)"
+                )
             handle = await self._stream.open()
             pins = self.pins
             inputs = [pins.in_pin(line) for line in ControlLine]
@@ -139,8 +156,12 @@ class PigpioPhy(PhyBackend):
         self.sampling = SamplePeriodCheck(self.timing.sample_us, self.where)  # pigpiod may be new
         self._deliver(ControlsChanged(self._decoder.levels_of(levels)))
         self._reader = asyncio.create_task(self._read_reports(), name=f"reports {self.where}")
-        _LOGGER.info("pigpio backend on %s: notify handle %d, line rate %.0f B/s",
-                     self.where, handle, self.timing.line_rate_bps)  # fmt: skip
+        _LOGGER.info(
+            "pigpio backend on %s: notify handle %d, line rate %.0f B/s",
+            self.where,
+            handle,
+            self.timing.line_rate_bps,
+        )
 
     async def _close(self) -> None:
         try:
@@ -169,8 +190,9 @@ class PigpioPhy(PhyBackend):
         if enabled == self._strobes_debounced:
             return
         steady = self.timing.debounce_us if enabled else 0
-        await self.client.batch([(Cmd.FG, self.pins.stb_in, steady, b""),
-                                 (Cmd.FG, self.pins.frm_in, steady, b"")])  # fmt: skip
+        await self.client.batch(
+            [(Cmd.FG, self.pins.stb_in, steady, b""), (Cmd.FG, self.pins.frm_in, steady, b"")]
+        )
         self._strobes_debounced = enabled
 
     # -- control lines ----------------------------------------------------------------
@@ -306,8 +328,11 @@ class WaveBurst:
         self.closed = False
 
     async def create(self, pulses: U32) -> int:
-        requests = [(Cmd.WVNEW, 0, 0, b""), (Cmd.WVAG, 0, 0, pack_wvag(pulses)),
-                    (Cmd.WVCAP, WAVE_PAD_PERCENT, 0, b"")]  # fmt: skip
+        requests = [
+            (Cmd.WVNEW, 0, 0, b""),
+            (Cmd.WVAG, 0, 0, pack_wvag(pulses)),
+            (Cmd.WVCAP, WAVE_PAD_PERCENT, 0, b""),
+        ]
         futures = [self.client.send(*request) for request in requests]
         futures[-1].add_done_callback(self._created)
         return (await self.client.results(requests, futures))[-1]
@@ -345,9 +370,10 @@ def wave_groups(frames: Sequence[bytes]) -> list[tuple[int, int]]:
     for index, frame in enumerate(frames):
         n = len(frame)
         if index > start and (
-            pulses + 2 * n + 1 > WVAG_MAX_PULSES or cbs + 4 * n + 2 > WAVE_CBS - 1
+            pulses + 2 * n + 1 > WVAG_MAX_PULSES
+            or cbs + 4 * n + 2 > WAVE_CBS - 1
             or ools + 3 * n + 1 > WAVE_OOL
-        ):  # fmt: skip
+        ):
             groups.append((start, index))
             start, pulses, cbs, ools = index, 0, 0, 0
         pulses, cbs, ools = pulses + 2 * n + 1, cbs + 4 * n + 2, ools + 3 * n + 1

@@ -137,8 +137,9 @@ class PigpiodClient:
         with contextlib.suppress(PhyUnavailableError):
             self.send(cmd, p1, p2)
 
-    async def command(self, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"",
-                      *, check: bool = True) -> int:  # fmt: skip
+    async def command(
+        self, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"", *, check: bool = True
+    ) -> int:
         """Send one command and return its result.
 
         Raises:
@@ -150,13 +151,17 @@ class PigpiodClient:
 
     async def batch(self, requests: Sequence[Request], *, check: bool = True) -> list[int]:
         """Send several commands back to back and wait for all their results, in order."""
-        return await self.results(requests, [self.send(*request) for request in requests],
-                                  check=check)  # fmt: skip
+        return await self.results(
+            requests, [self.send(*request) for request in requests], check=check
+        )
 
     async def results(
-        self, requests: Sequence[Request], futures: Sequence[asyncio.Future[int]],
-        *, check: bool = True,
-    ) -> list[int]:  # fmt: skip
+        self,
+        requests: Sequence[Request],
+        futures: Sequence[asyncio.Future[int]],
+        *,
+        check: bool = True,
+    ) -> list[int]:
         """Wait for the replies of requests already sent (see :meth:`send`)."""
         try:
             async with asyncio.timeout(self.timeout):

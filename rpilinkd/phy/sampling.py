@@ -58,5 +58,9 @@ class SamplePeriodCheck:
                 "sample every ~%d µs (pigpiod -s), more slowly than bus.sample_us = %d, so "
                 "frames will arrive damaged. Start pigpiod with -s %d, or set bus.sample_us "
                 "to its -s on both Pis (docs/operations.md)",
-                self.where, self.suspected_us, self.suspected_us, self.sample_us, self.sample_us,
-            )  # fmt: skip
+                self.where,
+                self.suspected_us,
+                self.suspected_us,
+                self.sample_us,
+                self.sample_us,
+            )

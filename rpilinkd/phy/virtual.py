@@ -34,9 +34,15 @@ class VirtualBus:
     """
 
     def __init__(
-        self, *, loss: float = 0.0, bit_flip: float = 0.0, delay_s: float = 0.0,
-        line_rate_bps: float | None = None, max_frame: int = 1024, seed: int | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        loss: float = 0.0,
+        bit_flip: float = 0.0,
+        delay_s: float = 0.0,
+        line_rate_bps: float | None = None,
+        max_frame: int = 1024,
+        seed: int | None = None,
+    ) -> None:
         self.loss, self.bit_flip, self.delay_s = loss, bit_flip, delay_s
         self.line_rate_bps = line_rate_bps
         self.max_frame = max_frame

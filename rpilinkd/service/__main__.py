@@ -34,21 +34,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
-                        help=f"config file (default {DEFAULT_CONFIG_PATH}; missing: defaults)")
-    parser.add_argument("--pigpio", metavar="HOST:PORT",
-                        help="pigpiod to use (default 127.0.0.1:8888)")
-    parser.add_argument("--socket", metavar="PATH",
-                        help="the API socket (default /run/rpilink.sock)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help=f"config file (default {DEFAULT_CONFIG_PATH}; missing: defaults)",
+    )
+    parser.add_argument(
+        "--pigpio", metavar="HOST:PORT", help="pigpiod to use (default 127.0.0.1:8888)"
+    )
+    parser.add_argument(
+        "--socket", metavar="PATH", help="the API socket (default /run/rpilink.sock)"
+    )
     parser.add_argument("--node", metavar="NAME", help="this node's name (default: the hostname)")
-    parser.add_argument("--role", choices=("auto", "master", "slave"),
-                        help="bus role (default auto)")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error", "critical"),
-                        help="log level (default info)")
-    parser.add_argument("--check-config", action="store_true",
-                        help="validate the configuration, print the effective one, and exit")
+    parser.add_argument(
+        "--role", choices=("auto", "master", "slave"), help="bus role (default auto)"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="log level (default info)",
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration, print the effective one, and exit",
+    )
     parser.add_argument("--version", action="version", version=f"rpilinkd {__version__}")
-    return parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
 
 
 def effective_config(args: argparse.Namespace, environ: dict[str, str]) -> Config:
@@ -65,8 +78,12 @@ def effective_config(args: argparse.Namespace, environ: dict[str, str]) -> Confi
             raise ConfigError("--pigpio", "must be HOST:PORT", args.pigpio)
         overrides["pigpio.host"] = host
         overrides["pigpio.port"] = _port(port, "--pigpio")
-    for option, key in (("socket", "api.socket"), ("node", "node.name"), ("role", "node.role"),
-                        ("log_level", "log.level")):  # fmt: skip
+    for option, key in (
+        ("socket", "api.socket"),
+        ("node", "node.name"),
+        ("role", "node.role"),
+        ("log_level", "log.level"),
+    ):
         if getattr(args, option):
             overrides[key] = getattr(args, option)
     return replace_keys(config, overrides) if overrides else config

@@ -55,10 +55,20 @@ def build(config: Config, *, backend: str = "pigpio", **backend_options: object)
     phy = create_backend(backend, config, **backend_options)
     where = f"{config.pigpio.host}:{config.pigpio.port}" if backend == "pigpio" else backend
     timing = BusTiming.from_config(config.bus)
-    driver = LinkDriver(phy, connection, role=config.node.role, turn_ms=config.link.turn_ms,
-                        retry_s=config.pigpio.retry_s)  # fmt: skip
-    node = Node(driver, node=name, backend=f"{backend} {where}",
-                line_rate_bps=timing.line_rate_bps, sample_us=timing.sample_us)  # fmt: skip
+    driver = LinkDriver(
+        phy,
+        connection,
+        role=config.node.role,
+        turn_ms=config.link.turn_ms,
+        retry_s=config.pigpio.retry_s,
+    )
+    node = Node(
+        driver,
+        node=name,
+        backend=f"{backend} {where}",
+        line_rate_bps=timing.line_rate_bps,
+        sample_us=timing.sample_us,
+    )
     api = ApiServer(config.api, node, node=name, max_message=config.link.max_message)
     node.api = api
     return Daemon(config, node, driver, api, Notifier())
@@ -73,14 +83,17 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
         loop.add_signal_handler(signum, stop.set)
     services = _optional_services(daemon)  # before serving: their config errors stop start-up
     await daemon.api.start(listen if listen is not None else inherited_socket())
-    tasks = [asyncio.create_task(daemon.driver.run(), name="link driver"),
-             asyncio.create_task(_keep_systemd_posted(daemon), name="systemd")]  # fmt: skip
+    tasks = [
+        asyncio.create_task(daemon.driver.run(), name="link driver"),
+        asyncio.create_task(_keep_systemd_posted(daemon), name="systemd"),
+    ]
     services.append(("wire health", WireHealth(daemon.node).watch))
     services.append(("loop lag", daemon.node.loop_lag.watch))
     tasks += [asyncio.create_task(_supervised(name, run), name=name) for name, run in services]
     daemon.notifier.ready(_status_line(daemon))
-    _LOGGER.info("rpilinkd %s serving %s as node %s", __version__, config.api.socket,
-                 daemon.node.node)  # fmt: skip
+    _LOGGER.info(
+        "rpilinkd %s serving %s as node %s", __version__, config.api.socket, daemon.node.node
+    )
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
     crashed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
@@ -108,8 +121,12 @@ def _optional_services(daemon: Daemon) -> list[Service]:
         from rpilinkd.service.telemetry_source import NodeTelemetry  # noqa: PLC0415
         from rpilinkd.telemetry.mqtt import TelemetryPublisher  # noqa: PLC0415
 
-        publisher = TelemetryPublisher(config.mqtt, node=daemon.node.node, version=__version__,
-                                       source=NodeTelemetry(daemon.node))  # fmt: skip
+        publisher = TelemetryPublisher(
+            config.mqtt,
+            node=daemon.node.node,
+            version=__version__,
+            source=NodeTelemetry(daemon.node),
+        )
         daemon.node.listeners.append(publisher.on_node_event)
         services.append(("telemetry", publisher.run))
     if config.led.enabled:

@@ -34,19 +34,35 @@ class WireHealth:
         damaged = stats.crc_errors + stats.bad_frames
         if damaged > self._damaged:
             new = damaged - self._damaged
-            _LOGGER.warning("%d damaged frame(s) from the wire since the last check (%d CRC "
-                            "errors, %d malformed in all); the link resends them",
-                            new, stats.crc_errors, stats.bad_frames)  # fmt: skip
-            self.node.publish(EventKind.WIRE_ERRORS, new=new, crc_errors=stats.crc_errors,
-                              bad_frames=stats.bad_frames)  # fmt: skip
+            _LOGGER.warning(
+                "%d damaged frame(s) from the wire since the last check (%d CRC "
+                "errors, %d malformed in all); the link resends them",
+                new,
+                stats.crc_errors,
+                stats.bad_frames,
+            )
+            self.node.publish(
+                EventKind.WIRE_ERRORS,
+                new=new,
+                crc_errors=stats.crc_errors,
+                bad_frames=stats.bad_frames,
+            )
         level = stats.error_level
         if level is not self._level:
             worse = LEVELS.index(level) > LEVELS.index(self._level)
-            _LOGGER.log(logging.WARNING if worse else logging.INFO,
-                        "cable health %s -> %s (transmit error counter %d)",
-                        self._level.value, level.value, stats.tx_errors)  # fmt: skip
-            self.node.publish(EventKind.ERROR_LEVEL, level=level.value,
-                              previous=self._level.value, tx_errors=stats.tx_errors)
+            _LOGGER.log(
+                logging.WARNING if worse else logging.INFO,
+                "cable health %s -> %s (transmit error counter %d)",
+                self._level.value,
+                level.value,
+                stats.tx_errors,
+            )
+            self.node.publish(
+                EventKind.ERROR_LEVEL,
+                level=level.value,
+                previous=self._level.value,
+                tx_errors=stats.tx_errors,
+            )
         self._damaged, self._level = damaged, level
 
     async def watch(self) -> None:

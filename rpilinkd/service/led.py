@@ -33,8 +33,9 @@ class StatusLed:
         from gpiozero.pins.pigpio import PiGPIOFactory  # noqa: PLC0415
 
         factory = PiGPIOFactory(host=self.config.pigpio.host, port=self.config.pigpio.port)
-        self._led = LED(self.config.led.pin, active_high=self.config.led.active_high,
-                        pin_factory=factory)  # fmt: skip
+        self._led = LED(
+            self.config.led.pin, active_high=self.config.led.active_high, pin_factory=factory
+        )
 
     def _show(self, state: LinkStatus) -> None:
         if state is LinkStatus.UP:

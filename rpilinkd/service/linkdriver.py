@@ -37,10 +37,17 @@ EventSink = Callable[[Any, float], None]
 
 class LinkDriver:
     def __init__(
-        self, phy: PhyBackend, connection: Connection, *, role: str, turn_ms: float,
-        retry_s: float, on_event: EventSink | None = None, rng: random.Random | None = None,
+        self,
+        phy: PhyBackend,
+        connection: Connection,
+        *,
+        role: str,
+        turn_ms: float,
+        retry_s: float,
+        on_event: EventSink | None = None,
+        rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.phy, self.connection = phy, connection
         self.role_setting, self.turn_ms, self.retry_s = role, turn_ms, retry_s
         self.on_event: EventSink = on_event or (lambda event, now: None)
@@ -92,13 +99,17 @@ class LinkDriver:
         if bus.role is not None:
             return f"roles decided ({bus.role.value}); waiting for the peer's hello"
         if arbiter.phase is Phase.PRESENT and not arbiter.peer_seen(self.now()):
-            return ("peer not seen: no sign of the other Pi on the control lines (is it powered, "
-                    "is rpilinkd running there, is the cable on the right pins? "
-                    "try rpilink wiring-check)")  # fmt: skip
+            return (
+                "peer not seen: no sign of the other Pi on the control lines (is it powered, "
+                "is rpilinkd running there, is the cable on the right pins? "
+                "try rpilink wiring-check)"
+            )
         if arbiter.stalled_in is not None:
-            return (f"the handshake stalls in phase {arbiter.stalled_in.value} "
-                    f"({arbiter.counters['stalls']} times): a control wire may be cut or "
-                    "swapped (try rpilink wiring-check)")  # fmt: skip
+            return (
+                f"the handshake stalls in phase {arbiter.stalled_in.value} "
+                f"({arbiter.counters['stalls']} times): a control wire may be cut or "
+                "swapped (try rpilink wiring-check)"
+            )
         return f"arbitrating (phase {arbiter.phase.value})"
 
     def figures(self) -> dict[str, Any]:
@@ -136,8 +147,13 @@ class LinkDriver:
 
     async def _open(self) -> bool:
         """Open the backend, retrying (each cause logged once); False if told to stop."""
-        opened = await open_with_retry(self.phy, retry_s=self.retry_s, stop=self._stop,
-                                       idle=self._idle, problem=self._phy_problem)  # fmt: skip
+        opened = await open_with_retry(
+            self.phy,
+            retry_s=self.retry_s,
+            stop=self._stop,
+            idle=self._idle,
+            problem=self._phy_problem,
+        )
         self.phy_problem = ""
         return opened
 
@@ -159,10 +175,13 @@ class LinkDriver:
 
     async def _session(self) -> None:
         self.phy.set_framing(False)
-        self.bus = BusAccess(role=self.role_setting, rng=self.rng, turn_ms=self.turn_ms,
-                             now=self.now())  # fmt: skip
-        tasks = {asyncio.create_task(self._receive(), name="link receive"),
-                 asyncio.create_task(self._pump_forever(), name="link pump")}  # fmt: skip
+        self.bus = BusAccess(
+            role=self.role_setting, rng=self.rng, turn_ms=self.turn_ms, now=self.now()
+        )
+        tasks = {
+            asyncio.create_task(self._receive(), name="link receive"),
+            asyncio.create_task(self._pump_forever(), name="link pump"),
+        }
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -179,8 +198,9 @@ class LinkDriver:
         """Close the backend without ever waiting on a dead connection."""
         await self._cancel_tx()
         now = self.now()
-        self.connection.stop(DownReason.STOPPED if self._stop.is_set() else DownReason.BUS_LOST,
-                             now)  # fmt: skip
+        self.connection.stop(
+            DownReason.STOPPED if self._stop.is_set() else DownReason.BUS_LOST, now
+        )
         self._drain_connection(now)
         if self._stop.is_set():
             with contextlib.suppress(PhyError, OSError):
@@ -245,9 +265,13 @@ class LinkDriver:
             while (event := bus.next_event()) is not None:
                 self._bus_event(event)
             if bus.state != self._bus_state:
-                _LOGGER.debug("bus %s -> %s (peer %s, %s)", self._bus_state, bus.state,
-                              "".join(k.name if v else "-" for k, v in bus.peer.items()),
-                              bus.arbiter.counters)  # fmt: skip
+                _LOGGER.debug(
+                    "bus %s -> %s (peer %s, %s)",
+                    self._bus_state,
+                    bus.state,
+                    "".join(k.name if v else "-" for k, v in bus.peer.items()),
+                    bus.arbiter.counters,
+                )
                 self._bus_state = bus.state
             if not (bus.writes_pending or bus.has_request):
                 return  # else confirmations produced more to do
@@ -274,7 +298,9 @@ class LinkDriver:
         while (event := self.connection.next_event()) is not None:
             self.on_event(event, now)
             lost_peer = isinstance(event, LinkDown) and event.reason not in (
-                DownReason.BUS_LOST, DownReason.STOPPED)  # fmt: skip
+                DownReason.BUS_LOST,
+                DownReason.STOPPED,
+            )
             if lost_peer and self.bus is not None and self.phy_up:  # re-arbitrate
                 self.phy.set_framing(False)
                 self.bus.restart(now)

@@ -29,7 +29,7 @@ from rpilinkd.link import (
     MessageReceived,
     PeerRefused,
     PeerRestarted,
-)  # fmt: skip
+)
 from rpilinkd.link.busaccess import BusLost, RoleConflict, RoleDecided
 from rpilinkd.service.looplag import LoopLag
 from rpilinkd.stats import percentile
@@ -44,8 +44,15 @@ STATS_CACHE_S = 0.1
 
 
 class Node:
-    def __init__(self, driver: LinkDriver, *, node: str, backend: str, line_rate_bps: float,
-                 sample_us: int | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        driver: LinkDriver,
+        *,
+        node: str,
+        backend: str,
+        line_rate_bps: float,
+        sample_us: int | None,
+    ) -> None:
         self.driver = driver
         self.now = driver.now  # the one clock
         self.node, self.backend = node, backend
@@ -112,8 +119,9 @@ class Node:
         elif isinstance(event, DeliveryFailed):
             exc = error_for_code(event.code)(f"message to port {event.port}: {event.reason}")
             self._settle(event.message_id, exc, now)
-            self.publish(EventKind.DELIVERY_FAILED, port=event.port, code=event.code,
-                         reason=event.reason)  # fmt: skip
+            self.publish(
+                EventKind.DELIVERY_FAILED, port=event.port, code=event.code, reason=event.reason
+            )
         elif isinstance(event, MessageReceived):
             verdict = self.api.deliver(event.port, event.src_port, event.data) if self.api else None
             if verdict is None and self.api is not None:
@@ -122,11 +130,13 @@ class Node:
                 self.connection.reject(event.message_id, verdict or "no_listener", now)
         elif isinstance(event, LinkUp):
             self.state_since = now
-            _LOGGER.info("link up with %s (role %s, session %d)", event.peer.node, self.role,
-                         event.session)  # fmt: skip
+            _LOGGER.info(
+                "link up with %s (role %s, session %d)", event.peer.node, self.role, event.session
+            )
             self._check_name(event.peer.node)
-            self.publish(EventKind.LINK_UP, peer=event.peer.node, role=self.role,
-                         peer_epoch=event.peer.epoch)  # fmt: skip
+            self.publish(
+                EventKind.LINK_UP, peer=event.peer.node, role=self.role, peer_epoch=event.peer.epoch
+            )
         elif isinstance(event, LinkDown):
             self.state_since = now
             resuming = " (messages in flight wait for the relink)" if event.resuming else ""
@@ -134,12 +144,16 @@ class Node:
             self.publish(EventKind.LINK_DOWN, reason=event.reason.value, detail=event.detail)
         elif isinstance(event, PeerRefused):
             if event.problem != self.refused:
-                _LOGGER.error("the peer's hello is refused: %s; the link stays down until the "
-                              "peer's configuration is fixed", event.problem)  # fmt: skip
+                _LOGGER.error(
+                    "the peer's hello is refused: %s; the link stays down until the "
+                    "peer's configuration is fixed",
+                    event.problem,
+                )
             self.refused = event.problem
         elif isinstance(event, PeerRestarted):
-            self.publish(EventKind.PEER_RESTARTED, old_epoch=event.old_epoch,
-                         new_epoch=event.new_epoch)  # fmt: skip
+            self.publish(
+                EventKind.PEER_RESTARTED, old_epoch=event.old_epoch, new_epoch=event.new_epoch
+            )
         elif isinstance(event, EndpointsChanged):
             self.publish(EventKind.ENDPOINTS, peer=dict(event.endpoints))
         elif isinstance(event, RoleDecided):
@@ -157,9 +171,12 @@ class Node:
         self.refused = ""
         clash = peer == self.connection.node
         if clash and not self.name_clash:
-            _LOGGER.warning("the peer is also called %r: give the nodes different names "
-                            "(node.name in the config, or scripts/install --node NAME) so "
-                            "logs, status and MQTT topics tell them apart", peer)  # fmt: skip
+            _LOGGER.warning(
+                "the peer is also called %r: give the nodes different names "
+                "(node.name in the config, or scripts/install --node NAME) so "
+                "logs, status and MQTT topics tell them apart",
+                peer,
+            )
         self.name_clash = clash
 
     def _settle(self, message_id: int, exc: RpilinkError | None, now: float) -> None:
@@ -195,8 +212,10 @@ class Node:
 
     def warnings(self) -> list[str]:
         if self.name_clash:
-            return [f"the peer has the same node name ({self.node!r}): give each Pi its own "
-                    "(node.name, or scripts/install --node NAME)"]  # fmt: skip
+            return [
+                f"the peer has the same node name ({self.node!r}): give each Pi its own "
+                "(node.name, or scripts/install --node NAME)"
+            ]
         return []
 
     def status(self) -> dict[str, Any]:
@@ -244,6 +263,8 @@ class Node:
             value = percentile(latencies, fraction)
             figures[f"latency_{name}_ms"] = None if value is None else round(value * 1e3, 3)
         figures.update(self.driver.figures())
-        figures["loop_lag_ms"] = {"recent": self.loop_lag.recent_ms,
-                                  "worst": self.loop_lag.worst_ms}  # fmt: skip
+        figures["loop_lag_ms"] = {
+            "recent": self.loop_lag.recent_ms,
+            "worst": self.loop_lag.worst_ms,
+        }
         return figures

@@ -48,9 +48,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port-a", type=int, default=8888, help="board a's port (8888; 0: free)")
     parser.add_argument("--port-b", type=int, default=8889, help="board b's port (8889; 0: free)")
     parser.add_argument(
-        "--sample-us", type=int, default=5, choices=SAMPLE_PERIODS_US,
+        "--sample-us",
+        type=int,
+        default=5,
+        choices=SAMPLE_PERIODS_US,
         help="pigpiod's -s sample period in µs, both boards (5)",
-    )  # fmt: skip
+    )
     parser.add_argument("--sample-us-a", type=int, choices=SAMPLE_PERIODS_US, help="board a only")
     parser.add_argument("--sample-us-b", type=int, choices=SAMPLE_PERIODS_US, help="board b only")
     parser.add_argument("--wiring", type=Path, help="wiring file (TOML); default: the pin map")
@@ -61,9 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--fault", action="append", default=[], metavar="SPEC", help="inject a fault (repeatable)"
     )
     parser.add_argument(
-        "--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
         help="log level on stderr (warning)",
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"rpilink-sim {__version__}")
     return parser.parse_args(argv)
 
@@ -110,10 +115,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = SimConfig(
-        sample_us=args.sample_us, sample_us_a=args.sample_us_a, sample_us_b=args.sample_us_b,
-        seed=args.seed, wiring=args.wiring, host=args.host, port_a=args.port_a,
-        port_b=args.port_b, vcd=args.vcd, control=args.control, faults=tuple(args.fault),
-    )  # fmt: skip
+        sample_us=args.sample_us,
+        sample_us_a=args.sample_us_a,
+        sample_us_b=args.sample_us_b,
+        seed=args.seed,
+        wiring=args.wiring,
+        host=args.host,
+        port_a=args.port_a,
+        port_b=args.port_b,
+        vcd=args.vcd,
+        control=args.control,
+        faults=tuple(args.fault),
+    )
     try:
         stats = asyncio.run(serve(config))
     except OSError as exc:

@@ -70,9 +70,7 @@ class Simulator:
             name: Board(name, self.config.sample_for(name), random.Random(rng.random()))
             for name in BOARDS
         }
-        self.base_wires = (
-            load_wiring(self.config.wiring) if self.config.wiring else default_wires()
-        )
+        self.base_wires = load_wiring(self.config.wiring) if self.config.wiring else default_wires()
         names = [w.name for w in self.base_wires]
         self.faults = Faults(random.Random(rng.random()), names, list(BOARDS))
         for spec in self.config.faults:
@@ -80,9 +78,13 @@ class Simulator:
         self._t0_ns = time.monotonic_ns()
         self._vcd = VcdWriter(self.config.vcd, names) if self.config.vcd else None
         self.sampler = Sampler(
-            self.boards, self.wires, faults=self.faults, rng=random.Random(rng.random()),
-            start_us=0.0, vcd=self._vcd,
-        )  # fmt: skip
+            self.boards,
+            self.wires,
+            faults=self.faults,
+            rng=random.Random(rng.random()),
+            start_us=0.0,
+            vcd=self._vcd,
+        )
         ports = {"a": self.config.port_a, "b": self.config.port_b}
         self.servers = {
             name: BoardServer(self, board, self.config.host, ports[name])

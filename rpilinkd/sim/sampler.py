@@ -131,15 +131,20 @@ class Sampler:
                 self._short_logged[name] = now_us
                 _LOGGER.warning(
                     "short on wire %s: both boards drive it to different levels (%d so far)",
-                    name, self.short_counts[name],
+                    name,
+                    self.short_counts[name],
                 )
 
     # -- sampling one board ---------------------------------------------------------
 
     def _sample(
-        self, board: Board, window: Window, resolved: Callable[[], U32], drive: U32,
+        self,
+        board: Board,
+        window: Window,
+        resolved: Callable[[], U32],
+        drive: U32,
         pins: dict[str, int],
-    ) -> None:  # fmt: skip
+    ) -> None:
         t0, t_end = window.start, window.end
         running = [h for h in board.handles.values() if h.running and h.sink is not None]
         if not running and not board.watchdogs and not board.glitch:
@@ -194,11 +199,11 @@ class Sampler:
                 else:
                     continue
             records = np.zeros(len(picked) + len(extra), REPORT_DTYPE)
-            records["flags"][len(picked):] = [flags for flags, _ in extra]
+            records["flags"][len(picked) :] = [flags for flags, _ in extra]
             records["tick"][: len(picked)] = ticks[picked]
-            records["tick"][len(picked):] = [tick for _, tick in extra]
+            records["tick"][len(picked) :] = [tick for _, tick in extra]
             records["level"][: len(picked)] = level[picked]
-            records["level"][len(picked):] = level[-1]
+            records["level"][len(picked) :] = level[-1]
             records["seqno"] = (handle.seqno + np.arange(len(records))) & 0xFFFF
             handle.seqno = (handle.seqno + len(records)) & 0xFFFF
             handle.last_emit_us = t_end

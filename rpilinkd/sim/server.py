@@ -32,9 +32,12 @@ class Session:
     """One client connection to a board's pigpiod."""
 
     def __init__(
-        self, machine: Executor, board: Board, reader: asyncio.StreamReader,
+        self,
+        machine: Executor,
+        board: Board,
+        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.machine = machine
         self.board = board
         self.reader = reader
@@ -57,7 +60,9 @@ class Session:
                 if p3 >= MAX_EXTENSION:
                     _LOGGER.warning(
                         "board %s: extension of %d bytes is too large; closing the socket "
-                        "(pigpiod does the same)", self.board.name, p3,
+                        "(pigpiod does the same)",
+                        self.board.name,
+                        p3,
                     )
                     return
                 ext = await self.reader.readexactly(p3) if p3 else b""

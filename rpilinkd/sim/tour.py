@@ -26,14 +26,18 @@ def main() -> int:
         say(f"rpilink-sim: board a on port {sim.port('a')}, board b on port {sim.port('b')}")
         a = pigpio.pi("127.0.0.1", sim.port("a"), show_errors=False)
         b = pigpio.pi("127.0.0.1", sim.port("b"), show_errors=False)
-        say(f"  both answer like a Pi 3B (hardware revision {a.get_hardware_revision():#x}, "
-            f"pigpio {a.get_pigpio_version()})")
+        say(
+            f"  both answer like a Pi 3B (hardware revision {a.get_hardware_revision():#x}, "
+            f"pigpio {a.get_pigpio_version()})"
+        )
         for level in (1, 0):
             a.write(D0, level)
             say(f"  a writes D0 (GPIO {D0}) = {level}  ->  b reads {b.read(D0)}")
         a.write(STB_OUT, 1)
-        say(f"  a raises its strobe output (GPIO {STB_OUT}) -> b's strobe input "
-            f"(GPIO {STB_IN}) reads {b.read(STB_IN)}: control wires are crossed")
+        say(
+            f"  a raises its strobe output (GPIO {STB_OUT}) -> b's strobe input "
+            f"(GPIO {STB_IN}) reads {b.read(STB_IN)}: control wires are crossed"
+        )
         a.write(STB_OUT, 0)
         edges: list[int] = []
         cb = b.callback(D0, pigpio.RISING_EDGE, lambda g, level, tick: edges.append(tick))
@@ -49,15 +53,19 @@ def main() -> int:
         time.sleep(0.02)
         cb.cancel()
         gaps = {(y - x) & 0xFFFFFFFF for x, y in itertools.pairwise(edges)}
-        say(f"  a plays a DMA waveform of 500 pulses (20 µs period) in {took * 1000:.0f} ms;"
-            f" b's callback saw {len(edges)} rising edges, {sorted(gaps)} µs apart")
+        say(
+            f"  a plays a DMA waveform of 500 pulses (20 µs period) in {took * 1000:.0f} ms;"
+            f" b's callback saw {len(edges)} rising edges, {sorted(gaps)} µs apart"
+        )
         a.write(D0, 1)
         b.write(D0, 0)
         time.sleep(0.01)
         b.set_mode(D0, pigpio.INPUT)
         stats = sim.stats()
-        say(f"  both boards drove D0 to different levels: the emulator counted "
-            f"{stats['shorts_total']} short(s) on {list(stats['shorts'])}")
+        say(
+            f"  both boards drove D0 to different levels: the emulator counted "
+            f"{stats['shorts_total']} short(s) on {list(stats['shorts'])}"
+        )
         a.stop()
         b.stop()
     say("done: see docs/emulator.md; `rpilink-sim --help` runs it standalone")

@@ -38,7 +38,6 @@ from rpilinkd.pins import DEFAULT_PINS, ControlLine
 U32 = npt.NDArray[np.uint32]
 
 
-
 @dataclass(frozen=True)
 class Wire:
     name: str
@@ -128,8 +127,7 @@ def swap_wires(wires: list[Wire], first: str, second: str) -> list[Wire]:
             raise SimError(f"swap: no wire named {name!r}")
     one, two = by_name[first], by_name[second]
     return [
-        replace(w, b=two.b) if w is one else replace(w, b=one.b) if w is two else w
-        for w in wires
+        replace(w, b=two.b) if w is one else replace(w, b=one.b) if w is two else w for w in wires
     ]
 
 

@@ -23,29 +23,60 @@ ORIGIN = {"name": "rpilinkd", "sw": __version__, "url": "https://github.com/rpil
 
 #: object id -> (component, name, topic kind, value template, extra fields)
 ENTITIES: dict[str, tuple[str, str, str, str, dict[str, Any]]] = {
-    "link": ("binary_sensor", "Link", "state",
-             "{{ 'ON' if value_json.link == 'up' else 'OFF' }}",
-             {"device_class": "connectivity", "payload_on": "ON", "payload_off": "OFF"}),
+    "link": (
+        "binary_sensor",
+        "Link",
+        "state",
+        "{{ 'ON' if value_json.link == 'up' else 'OFF' }}",
+        {"device_class": "connectivity", "payload_on": "ON", "payload_off": "OFF"},
+    ),
     "link_state": ("sensor", "Link state", "state", "{{ value_json.link }}", {}),
     "role": ("sensor", "Role", "state", "{{ value_json.role or 'none' }}", {}),
     "peer": ("sensor", "Peer", "state", "{{ value_json.peer or 'none' }}", {}),
-    "tx_throughput": ("sensor", "Send throughput", "stats", "{{ value_json.tx_Bps }}",
-                      {"unit_of_measurement": "B/s", "state_class": "measurement",
-                       "device_class": "data_rate"}),
-    "rx_throughput": ("sensor", "Receive throughput", "stats", "{{ value_json.rx_Bps }}",
-                      {"unit_of_measurement": "B/s", "state_class": "measurement",
-                       "device_class": "data_rate"}),
-    "latency": ("sensor", "Latency p50", "stats", "{{ value_json.latency_p50_ms }}",
-                {"unit_of_measurement": "ms", "state_class": "measurement"}),
-    "retransmissions": ("sensor", "Retransmissions", "stats", "{{ value_json.retransmissions }}",
-                        {"state_class": "total_increasing"}),
-    "crc_errors": ("sensor", "CRC errors", "stats", "{{ value_json.crc_errors }}",
-                   {"state_class": "total_increasing"}),
-    "delivery_failures": ("sensor", "Delivery failures", "stats",
-                          "{{ value_json.delivery_failures }}",
-                          {"state_class": "total_increasing"}),
+    "tx_throughput": (
+        "sensor",
+        "Send throughput",
+        "stats",
+        "{{ value_json.tx_Bps }}",
+        {"unit_of_measurement": "B/s", "state_class": "measurement", "device_class": "data_rate"},
+    ),
+    "rx_throughput": (
+        "sensor",
+        "Receive throughput",
+        "stats",
+        "{{ value_json.rx_Bps }}",
+        {"unit_of_measurement": "B/s", "state_class": "measurement", "device_class": "data_rate"},
+    ),
+    "latency": (
+        "sensor",
+        "Latency p50",
+        "stats",
+        "{{ value_json.latency_p50_ms }}",
+        {"unit_of_measurement": "ms", "state_class": "measurement"},
+    ),
+    "retransmissions": (
+        "sensor",
+        "Retransmissions",
+        "stats",
+        "{{ value_json.retransmissions }}",
+        {"state_class": "total_increasing"},
+    ),
+    "crc_errors": (
+        "sensor",
+        "CRC errors",
+        "stats",
+        "{{ value_json.crc_errors }}",
+        {"state_class": "total_increasing"},
+    ),
+    "delivery_failures": (
+        "sensor",
+        "Delivery failures",
+        "stats",
+        "{{ value_json.delivery_failures }}",
+        {"state_class": "total_increasing"},
+    ),
     "error_level": ("sensor", "Cable health", "stats", "{{ value_json.error_level }}", {}),
-}  # fmt: skip
+}
 
 
 def machine_tag() -> str:

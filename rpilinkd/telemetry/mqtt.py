@@ -37,8 +37,9 @@ def read_password(config: MqttConfig) -> str | None:
         try:
             lines = Path(config.password_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ConfigError("mqtt.password_file", f"cannot read it: {exc.strerror}",
-                              config.password_file) from None  # fmt: skip
+            raise ConfigError(
+                "mqtt.password_file", f"cannot read it: {exc.strerror}", config.password_file
+            ) from None
         return lines[0] if lines else ""
     return config.password or None
 
@@ -59,8 +60,9 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
 
 
 class TelemetryPublisher:
-    def __init__(self, config: MqttConfig, *, node: str, version: str,
-                 source: TelemetrySource) -> None:  # fmt: skip
+    def __init__(
+        self, config: MqttConfig, *, node: str, version: str, source: TelemetrySource
+    ) -> None:
         self.config, self.node, self.version, self.source = config, node, version, source
         self.tag = machine_tag()
         # unique per machine, so two Pis with one hostname never fight over a session
@@ -74,8 +76,13 @@ class TelemetryPublisher:
         self._state_dirty = True
         self.connected = False
         self._outage_logged = ""
-        self.counters = {"published": 0, "stats_dropped": 0, "events_dropped": 0,
-                         "connects": 0, "failed_connects": 0}  # fmt: skip
+        self.counters = {
+            "published": 0,
+            "stats_dropped": 0,
+            "events_dropped": 0,
+            "connects": 0,
+            "failed_connects": 0,
+        }
 
     # -- from the daemon (never blocks) --------------------------------------------------
 
@@ -110,11 +117,17 @@ class TelemetryPublisher:
     def _client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(f"{self.base}/availability", b"offline", qos=1, retain=True)
         return aiomqtt.Client(
-            self.config.host, self.config.port, username=self.config.username or None,
-            password=self.password, identifier=self.client_id,
-            will=will, tls_context=self.tls, tls_insecure=self.config.tls_insecure if self.tls
-            else None, keepalive=KEEPALIVE_S, timeout=CONNECT_TIMEOUT_S,
-        )  # fmt: skip
+            self.config.host,
+            self.config.port,
+            username=self.config.username or None,
+            password=self.password,
+            identifier=self.client_id,
+            will=will,
+            tls_context=self.tls,
+            tls_insecure=self.config.tls_insecure if self.tls else None,
+            keepalive=KEEPALIVE_S,
+            timeout=CONNECT_TIMEOUT_S,
+        )
 
     async def run(self) -> None:
         """Publish until cancelled; broker trouble is logged, never raised."""
@@ -148,10 +161,13 @@ class TelemetryPublisher:
         self._state_dirty = True
 
     async def _discovery(self, client: aiomqtt.Client) -> None:
-        for topic, payload in discovery_messages(self.node, prefix=self.config.prefix,
-                                                 discovery_prefix=self.config.discovery_prefix,
-                                                 tag=self.tag):
-            await client.publish(topic, payload, qos=self.config.qos, retain=True)  # fmt: skip
+        for topic, payload in discovery_messages(
+            self.node,
+            prefix=self.config.prefix,
+            discovery_prefix=self.config.discovery_prefix,
+            tag=self.tag,
+        ):
+            await client.publish(topic, payload, qos=self.config.qos, retain=True)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         listener = asyncio.create_task(self._listen(client), name="telemetry listen")
@@ -184,8 +200,9 @@ class TelemetryPublisher:
     async def _flush(self, client: aiomqtt.Client) -> None:
         if self._state_dirty:
             self._state_dirty = False
-            await self._publish(client, "state", to_json(self.source.telemetry_state()),
-                                retain=self.config.retain)  # fmt: skip
+            await self._publish(
+                client, "state", to_json(self.source.telemetry_state()), retain=self.config.retain
+            )
         while self._events:
             _, payload = self._events[0]
             await self._publish(client, "event", payload, retain=False)
@@ -194,8 +211,9 @@ class TelemetryPublisher:
             await self._publish(client, "stats", self._stats[0], retain=False)
             self._stats.popleft()
 
-    async def _publish(self, client: aiomqtt.Client, topic: str, payload: bytes, *,
-                       retain: bool) -> None:  # fmt: skip
+    async def _publish(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, *, retain: bool
+    ) -> None:
         await client.publish(f"{self.base}/{topic}", payload, qos=self.config.qos, retain=retain)
         self.counters["published"] += 1
 
@@ -212,8 +230,11 @@ class TelemetryPublisher:
         self.counters["failed_connects"] += 0 if self.connected else 1
         cause = self._cause(exc)
         if cause != self._outage_logged:  # once per outage (and once per new cause)
-            _LOGGER.error("MQTT: %s; retrying with backoff up to %.0f s (data keeps flowing)",
-                          cause, self.config.reconnect_max_s)  # fmt: skip
+            _LOGGER.error(
+                "MQTT: %s; retrying with backoff up to %.0f s (data keeps flowing)",
+                cause,
+                self.config.reconnect_max_s,
+            )
             self._outage_logged = cause
 
     def _cause(self, exc: aiomqtt.MqttError) -> str:

@@ -79,6 +79,6 @@ def to_json(snapshot: StateSnapshot | StatsSnapshot) -> bytes:
 
 def event_json(node: str, kind: str, fields: Mapping[str, Any]) -> bytes:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return json.dumps({"event": kind, "node": node, "time": stamp, **fields},
-                      separators=(",", ":")).encode()  # fmt: skip
-
+    return json.dumps(
+        {"event": kind, "node": node, "time": stamp, **fields}, separators=(",", ":")
+    ).encode()

@@ -39,8 +39,9 @@ from rpilinkd.testbed.system import System, request
 PORT = 7
 HEADER = struct.Struct("<QI")  # sequence number, CRC-32 of the rest
 IN_FLIGHT = 6
-CABLE = [f"D{i}" for i in range(8)] + [f"{line}_{way}" for line in ("STB", "FRM", "REQ", "RW")
-                                       for way in ("AB", "BA")]  # fmt: skip
+CABLE = [f"D{i}" for i in range(8)] + [
+    f"{line}_{way}" for line in ("STB", "FRM", "REQ", "RW") for way in ("AB", "BA")
+]
 CONTROL_WIRES = [w for w in CABLE if not w.startswith("D")]
 
 
@@ -82,15 +83,17 @@ class Result:
             "sent": {n: d.next_seq for n, d in self.directions.items()},
             "acknowledged": {n: len(d.acked) for n, d in self.directions.items()},
             "failed": {n: len(d.failed) for n, d in self.directions.items()},
-            "failure_codes": sorted({c for d in self.directions.values()
-                                     for c in d.failed.values()}),
+            "failure_codes": sorted(
+                {c for d in self.directions.values() for c in d.failed.values()}
+            ),
             "problems": problems,
             "shorts": self.shorts,
             "waves_in_use_when_idle": self.waves_in_use,
             "internal_errors": self.internal_errors,
             "relinks": len(times),
             "relink_s": {"min": times[0], "median": times[len(times) // 2], "max": times[-1]}
-            if times else {},
+            if times
+            else {},
             "relink_by_fault": [(fault, round(t, 3)) for fault, t in self.relinks],
             "faults_injected": self.faults_injected,
         }
@@ -99,8 +102,12 @@ class Result:
     def clean(self) -> bool:
         summary = self.summary()
         bad = sum(v for p in summary["problems"].values() for v in p.values())
-        return (bad == 0 and not any(self.shorts.values()) and not any(self.waves_in_use.values())
-                and self.internal_errors == 0)  # fmt: skip
+        return (
+            bad == 0
+            and not any(self.shorts.values())
+            and not any(self.waves_in_use.values())
+            and self.internal_errors == 0
+        )
 
 
 def make_message(seq: int, rng: random.Random) -> bytes:
@@ -154,8 +161,7 @@ class Campaign:
             await asyncio.gather(*pending, return_exceptions=True)
             await client.close()
 
-    async def _send_one(self, client: Client, way: Direction, seq: int,
-                        rng: random.Random) -> None:  # fmt: skip
+    async def _send_one(self, client: Client, way: Direction, seq: int, rng: random.Random) -> None:
         try:
             await client.send(PORT, make_message(seq, rng))
         except RpilinkError as exc:
@@ -197,8 +203,9 @@ class Campaign:
         daemons = list(self.system.daemons.values())
         deadline = since + timeout
         while time.monotonic() < deadline:
-            states = await asyncio.gather(*(asyncio.to_thread(_link_state, d.socket)
-                                            for d in daemons))  # fmt: skip
+            states = await asyncio.gather(
+                *(asyncio.to_thread(_link_state, d.socket) for d in daemons)
+            )
             if all(state == "up" for state in states):
                 took = time.monotonic() - since
                 self.result.relinks.append((fault, took))
@@ -208,8 +215,10 @@ class Campaign:
         raise AssertionError(f"no relink within {timeout} s after {fault}")
 
     async def _glitches(self, hold_s: float) -> None:
-        ids = [self._sim(op="fault", kind="glitch", wire=wire, rate_hz=300, width_us=2)
-               for wire in (*CONTROL_WIRES, "D0", "D3", "D7")]  # fmt: skip
+        ids = [
+            self._sim(op="fault", kind="glitch", wire=wire, rate_hz=300, width_us=2)
+            for wire in (*CONTROL_WIRES, "D0", "D3", "D7")
+        ]
         await asyncio.sleep(hold_s)
         for answer in ids:
             self._sim(op="remove-fault", id=answer["fault"]["id"])
@@ -272,9 +281,13 @@ class Campaign:
 
     async def run(self, *, duration_s: float = 0.0, quick: bool = True) -> Result:
         """One round of every fault (more rounds until ``duration_s`` has passed)."""
-        loops = [self._send_loop(self.ways["ab"], "a"), self._send_loop(self.ways["ba"], "b"),
-                 self._receive_loop(self.ways["ab"], "b"), self._receive_loop(self.ways["ba"], "a")]
-        tasks = [asyncio.create_task(loop) for loop in loops]  # fmt: skip
+        loops = [
+            self._send_loop(self.ways["ab"], "a"),
+            self._send_loop(self.ways["ba"], "b"),
+            self._receive_loop(self.ways["ab"], "b"),
+            self._receive_loop(self.ways["ba"], "a"),
+        ]
+        tasks = [asyncio.create_task(loop) for loop in loops]
         started = time.monotonic()
         try:
             await asyncio.sleep(0.5)  # traffic first

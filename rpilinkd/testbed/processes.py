@@ -63,19 +63,26 @@ class Child:
     """A child process whose stdout is read line by line and whose stderr goes to a file."""
 
     def __init__(
-        self, argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
         stderr_path: Path | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.argv = list(argv)
         self.stderr_path = stderr_path
         self._stderr: IO[bytes] | None = open(stderr_path, "wb") if stderr_path else None  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdout=subprocess.PIPE,
+                self.argv,
+                stdout=subprocess.PIPE,
                 stderr=self._stderr if self._stderr is not None else subprocess.DEVNULL,
-                env=child_env(env), cwd=cwd or SOURCE_ROOT, start_new_session=True,
+                env=child_env(env),
+                cwd=cwd or SOURCE_ROOT,
+                start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
-            )  # fmt: skip
+            )
         except BaseException:
             if self._stderr is not None:
                 self._stderr.close()

@@ -50,10 +50,15 @@ def cpu_hogs(count: int) -> Iterator[None]:
 def distribution(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
-    figures = {f"p{round(q * 100)}": round(percentile(values, q) or 0.0, 3)
-               for q in (0.5, 0.9, 0.99)}  # fmt: skip
-    return {"min": round(min(values), 3), **figures, "max": round(max(values), 3),
-            "mean": round(sum(values) / len(values), 3)}  # fmt: skip
+    figures = {
+        f"p{round(q * 100)}": round(percentile(values, q) or 0.0, 3) for q in (0.5, 0.9, 0.99)
+    }
+    return {
+        "min": round(min(values), 3),
+        **figures,
+        "max": round(max(values), 3),
+        "mean": round(sum(values) / len(values), 3),
+    }
 
 
 def startups(count: int) -> dict[str, Any]:
@@ -81,10 +86,16 @@ def startups(count: int) -> dict[str, Any]:
                 system.stop()
         link_s.append(up - answering)
         process_s.append(up - began)
-        say(f"  start-up {index + 1}/{count}: link up {link_s[-1]:.2f} s after the daemons "
-            f"answered ({process_s[-1]:.2f} s from their start)")  # fmt: skip
-    return {"count": count, "link_s": distribution(link_s), "process_s": distribution(process_s),
-            "worst_link_s": max(link_s, default=0.0)}  # fmt: skip
+        say(
+            f"  start-up {index + 1}/{count}: link up {link_s[-1]:.2f} s after the daemons "
+            f"answered ({process_s[-1]:.2f} s from their start)"
+        )
+    return {
+        "count": count,
+        "link_s": distribution(link_s),
+        "process_s": distribution(process_s),
+        "worst_link_s": max(link_s, default=0.0),
+    }
 
 
 def campaign(minutes: float, seed: int) -> dict[str, Any]:
@@ -98,11 +109,15 @@ def campaign(minutes: float, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/soak", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])  # fmt: skip
-    parser.add_argument("--minutes", type=float, default=0.0,
-                        help="run the fault campaign this long (0: skip it)")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="scripts/soak",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=0.0, help="run the fault campaign this long (0: skip it)"
+    )
     parser.add_argument("--startups", type=int, default=0, help="time this many fresh link-ups")
     parser.add_argument("--hogs", type=int, default=0, help="CPU-bound processes to run meanwhile")
     parser.add_argument("--seed", type=int, default=1, help="the campaign's random seed")

@@ -72,12 +72,22 @@ class Daemon:
             self.child.stop()
         self.config.write_text(self.config_text)
         self.child = Child(
-            python_module("rpilinkd", "--config", str(self.config),
-                          "--node", self.node or self.name,
-                          "--pigpio", f"127.0.0.1:{self.pigpio_port}", "--socket",
-                          str(self.socket), "--log-level", "debug"),
-            stderr_path=self.log, env=self.env,
-        )  # fmt: skip
+            python_module(
+                "rpilinkd",
+                "--config",
+                str(self.config),
+                "--node",
+                self.node or self.name,
+                "--pigpio",
+                f"127.0.0.1:{self.pigpio_port}",
+                "--socket",
+                str(self.socket),
+                "--log-level",
+                "debug",
+            ),
+            stderr_path=self.log,
+            env=self.env,
+        )
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         return request(self.socket, op, **fields)
@@ -104,8 +114,10 @@ class Daemon:
             except OSError as exc:
                 last = str(exc)
             time.sleep(0.02)
-        raise AssertionError(f"{self.name}: link not {link} after {timeout} s ({last}); "
-                             f"log:\n{self.log.read_text(errors='replace')[-3000:]}")  # fmt: skip
+        raise AssertionError(
+            f"{self.name}: link not {link} after {timeout} s ({last}); "
+            f"log:\n{self.log.read_text(errors='replace')[-3000:]}"
+        )
 
     def kill(self, signum: int = signal.SIGKILL) -> None:
         assert self.child is not None
@@ -119,11 +131,15 @@ class Daemon:
 
 class System:
     def __init__(
-        self, workdir: Path, *, sample_us: int = 5, config: str = "",
+        self,
+        workdir: Path,
+        *,
+        sample_us: int = 5,
+        config: str = "",
         daemon_sample_us: int | None = None,  # what the daemons are told (default: the truth)
         sim_args: tuple[str, ...] = (),
         node_names: dict[str, str] | None = None,  # e.g. both "raspberrypi"
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.workdir = workdir
         self.sample_us = sample_us
         self.control = workdir / "sim.sock"
@@ -139,18 +155,33 @@ class System:
         (a board without a daemon is a Pi that is powered off, as far as the peer knows)."""
         try:
             self.sim = Child(
-                python_module("rpilinkd.sim", "--port-a", "0", "--port-b", "0", "--sample-us",
-                              str(self.sample_us), "--control", str(self.control),
-                              *self.sim_args),
+                python_module(
+                    "rpilinkd.sim",
+                    "--port-a",
+                    "0",
+                    "--port-b",
+                    "0",
+                    "--sample-us",
+                    str(self.sample_us),
+                    "--control",
+                    str(self.control),
+                    *self.sim_args,
+                ),
                 stderr_path=self.workdir / "sim.log",
-            )  # fmt: skip
+            )
             ports = self.sim.read_json_line()
             self.daemons = {  # two boards: two serial numbers (telemetry tells them apart)
-                board: Daemon(board, name, self.workdir, ports[board], self.config_text,
-                              env={"RPILINK_MACHINE_TAG": f"00000{board}"},
-                              node=self.node_names.get(board, ""))
+                board: Daemon(
+                    board,
+                    name,
+                    self.workdir,
+                    ports[board],
+                    self.config_text,
+                    env={"RPILINK_MACHINE_TAG": f"00000{board}"},
+                    node=self.node_names.get(board, ""),
+                )
                 for board, name in NODES.items()
-            }  # fmt: skip
+            }
             for board in boards:
                 self.daemons[board].start()
         except BaseException:

@@ -67,10 +67,22 @@ def decode(masks: Masks, stream: bytes) -> None:
 def start_sim(sample_us: int) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rpilinkd.sim", "--port-a", "0", "--port-b", "0",
-         "--sample-us", str(sample_us)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rpilinkd.sim",
+            "--port-a",
+            "0",
+            "--port-b",
+            "0",
+            "--sample-us",
+            str(sample_us),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=REPO,
+    )
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())
 
@@ -80,10 +92,20 @@ async def goodput(sample_us: int, megabytes: float, frame_size: int = 1024) -> f
     proc, ports = start_sim(sample_us)
     try:
         timing = BusTiming(sample_us, sample_us, sample_us, sample_us)
-        a = PigpioPhy(host="127.0.0.1", port=ports["a"], pins=DEFAULT_PINS, timing=timing,
-                      max_frame=frame_size)  # fmt: skip
-        b = PigpioPhy(host="127.0.0.1", port=ports["b"], pins=DEFAULT_PINS, timing=timing,
-                      max_frame=frame_size)  # fmt: skip
+        a = PigpioPhy(
+            host="127.0.0.1",
+            port=ports["a"],
+            pins=DEFAULT_PINS,
+            timing=timing,
+            max_frame=frame_size,
+        )
+        b = PigpioPhy(
+            host="127.0.0.1",
+            port=ports["b"],
+            pins=DEFAULT_PINS,
+            timing=timing,
+            max_frame=frame_size,
+        )
         await a.open()
         await b.open()
         b.set_framing(True)

@@ -25,8 +25,9 @@ sys.path.insert(0, str(HERE))
 
 def suites() -> list[str]:
     return sorted(
-        p.stem for p in HERE.glob("*.py") if p.stem not in {"run", "__init__"}
-        and not p.stem.startswith("_")
+        p.stem
+        for p in HERE.glob("*.py")
+        if p.stem not in {"run", "__init__"} and not p.stem.startswith("_")
     )
 
 
@@ -82,8 +83,10 @@ def main() -> int:
         print(json.dumps(report, indent=2))
     else:
         m = report["machine"]
-        print(f"(machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
-              f"load {m['load_1min_at_start']})")
+        print(
+            f"(machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+            f"load {m['load_1min_at_start']})"
+        )
     return 0
 
 

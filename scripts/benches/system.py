@@ -48,15 +48,17 @@ def run(quick: bool) -> dict[str, float | int | str]:
             try:
                 scale = 5 // sample_us  # a faster bus moves more in the same time
                 for size, count in ((1024, 150 if quick else 600), (8192, 30 if quick else 120)):
-                    summary = asyncio.run(measured(system, PORT, size=size, count=count * scale,
-                                                   parallel=IN_FLIGHT))  # fmt: skip
+                    summary = asyncio.run(
+                        measured(system, PORT, size=size, count=count * scale, parallel=IN_FLIGHT)
+                    )
                     name = f"s{sample_us}_{size // 1024}KiB"
                     figures[f"{name}_kBps"] = summary["kB_per_s"]
                     figures[f"{name}_pct_of_line_rate"] = round(
                         100 * summary["kB_per_s"] * 1e3 / line_rate, 1
                     )
-                idle = asyncio.run(measured(system, PORT + 1, size=4,
-                                            count=20 if quick else 100, parallel=1))  # fmt: skip
+                idle = asyncio.run(
+                    measured(system, PORT + 1, size=4, count=20 if quick else 100, parallel=1)
+                )
                 figures[f"s{sample_us}_idle_latency_p50_ms"] = idle["latency_p50_ms"]
             finally:
                 system.stop()

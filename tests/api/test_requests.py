@@ -95,9 +95,15 @@ async def test_wrong_types_get_errors_and_the_connection_stays(
 
 @pytest.mark.parametrize(
     "sent",
-    [[1, 2, 3], {"op": "ping", "id": -1}, {"op": "ping", "id": "one"}, {"op": "ping"}, "ping",
-     {"op": "ping", "id": 1, "keys": {str(i): i for i in range(6)}}],
-)  # fmt: skip
+    [
+        [1, 2, 3],
+        {"op": "ping", "id": -1},
+        {"op": "ping", "id": "one"},
+        {"op": "ping"},
+        "ping",
+        {"op": "ping", "id": 1, "keys": {str(i): i for i in range(6)}},
+    ],
+)
 async def test_a_request_without_a_usable_id_gets_id_null_and_then_the_connection_closes(
     served: Served, sent: object
 ) -> None:

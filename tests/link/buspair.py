@@ -58,9 +58,12 @@ class Node:
 
 class BusPair:
     def __init__(
-        self, seed: int, roles: tuple[str, str] = ("auto", "auto"),
-        starts: tuple[float, float] = (0.0, 0.0), turn_ms: float = 5.0,
-    ) -> None:  # fmt: skip
+        self,
+        seed: int,
+        roles: tuple[str, str] = ("auto", "auto"),
+        starts: tuple[float, float] = (0.0, 0.0),
+        turn_ms: float = 5.0,
+    ) -> None:
         self.rng = random.Random(seed)
         self.now = 0.0
         self.turn_ms = turn_ms
@@ -103,8 +106,9 @@ class BusPair:
 
     def _boot(self, node: Node) -> None:
         node.incarnation += 1
-        node.access = BusAccess(role=node.role, rng=random.Random(self.rng.random()),
-                                turn_ms=self.turn_ms, now=self.now)  # fmt: skip
+        node.access = BusAccess(
+            role=node.role, rng=random.Random(self.rng.random()), turn_ms=self.turn_ms, now=self.now
+        )
         node.access.peer_lines(dict(node.seen), self.now)
         self._service(node)
 

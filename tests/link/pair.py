@@ -40,11 +40,13 @@ class LinkPair:
         self.faults = faults or WireFaults()
         self.now = 0.0
         self.ends = {
-            "a": Connection(config, node="a", epoch=self.rng.getrandbits(32),
-                            rng=random.Random(seed + 1)),
-            "b": Connection(config, node="b", epoch=self.rng.getrandbits(32),
-                            rng=random.Random(seed + 2)),
-        }  # fmt: skip
+            "a": Connection(
+                config, node="a", epoch=self.rng.getrandbits(32), rng=random.Random(seed + 1)
+            ),
+            "b": Connection(
+                config, node="b", epoch=self.rng.getrandbits(32), rng=random.Random(seed + 2)
+            ),
+        }
         self._in_flight: list[tuple[float, int, str, bytes]] = []  # heap: (arrival, n, to, bytes)
         self._count = 0
         self._restarts: dict[str, float] = {}

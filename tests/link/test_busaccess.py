@@ -71,9 +71,14 @@ def test_many_seeds_never_two_masters_and_always_link_up(full_run: bool) -> None
 
 @pytest.mark.parametrize(
     ("roles", "master"),
-    [(("master", "auto"), "a"), (("auto", "master"), "b"), (("slave", "auto"), "b"),
-     (("master", "slave"), "a"), (("slave", "master"), "b")],
-)  # fmt: skip
+    [
+        (("master", "auto"), "a"),
+        (("auto", "master"), "b"),
+        (("slave", "auto"), "b"),
+        (("master", "slave"), "a"),
+        (("slave", "master"), "b"),
+    ],
+)
 def test_forced_roles(roles: tuple[str, str], master: str) -> None:
     for seed in range(50):
         pair = BusPair(seed, roles=roles)

@@ -33,8 +33,17 @@ frames = st.builds(
 
 
 def test_golden_bytes() -> None:
-    frame = Frame(Kind.DATA, Flag.FIRST | Flag.LAST, session=7, seq=1, ack=2, port=3,
-                  src_port=4, message_id=5, payload=b"hi")  # fmt: skip
+    frame = Frame(
+        Kind.DATA,
+        Flag.FIRST | Flag.LAST,
+        session=7,
+        seq=1,
+        ack=2,
+        port=3,
+        src_port=4,
+        message_id=5,
+        payload=b"hi",
+    )
     data = frame.to_bytes()
     assert data[:18] == bytes([1, 3, 7, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 0, 0, 2, 0])
     assert data[20:24] == b"hi\x00\x00"  # padded to a 32-bit word

@@ -32,10 +32,14 @@ def message_size(rng: random.Random) -> int:
 def test_messages_under_loss_flips_duplicates_reordering_and_cuts(full_run: bool) -> None:
     """3,000 messages by default, 10,000 with ``scripts/test --all``."""
     faults = WireFaults(
-        loss=0.10, flip=0.02, duplicate=0.03, reorder=0.05,
-        cuts=[(3.0, 3.4), (7.0, 7.3), (10.0, 13.0), (16.0, 23.0)] if full_run  # link time, s
+        loss=0.10,
+        flip=0.02,
+        duplicate=0.03,
+        reorder=0.05,
+        cuts=[(3.0, 3.4), (7.0, 7.3), (10.0, 13.0), (16.0, 23.0)]
+        if full_run  # link time, s
         else [(0.6, 0.9), (1.5, 1.8), (2.2, 4.5), (5.0, 12.0)],  # the last outlasts resume_s
-    )  # fmt: skip
+    )
     pair = LinkPair(LinkConfig(), seed=2024, faults=faults)
     rng = random.Random(7)
     for end in pair.ends.values():
@@ -59,9 +63,8 @@ def test_messages_under_loss_flips_duplicates_reordering_and_cuts(full_run: bool
             seen_events[name] = len(events)
             pending = len(sent[name]) - len(outcome[name])
             while (
-                end.state.value == "up" and pending < in_flight_max
-                and sum(cursor.values()) < total
-            ):  # fmt: skip
+                end.state.value == "up" and pending < in_flight_max and sum(cursor.values()) < total
+            ):
                 port = rng.choice(PORTS)
                 data = rng.randbytes(message_size(rng))
                 message_id = end.send(port, data, pair.now)
@@ -72,9 +75,7 @@ def test_messages_under_loss_flips_duplicates_reordering_and_cuts(full_run: bool
 
     def done() -> bool:
         pump()
-        return sum(cursor.values()) >= total and all(
-            len(outcome[n]) == len(sent[n]) for n in sent
-        )
+        return sum(cursor.values()) >= total and all(len(outcome[n]) == len(sent[n]) for n in sent)
 
     pair.run_until(done, limit_s=3600)
     assert pair.now > faults.cuts[-1][1], "the traffic ended before the last cut: move the cuts"

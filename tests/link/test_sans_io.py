@@ -10,8 +10,18 @@ from pathlib import Path
 from rpilinkd.testbed.processes import child_env
 
 LINK = Path(__file__).resolve().parents[2] / "rpilinkd" / "link"
-BANNED = {"asyncio", "socket", "pigpio", "numpy", "msgpack", "select", "selectors",
-          "threading", "time", "subprocess"}  # fmt: skip
+BANNED = {
+    "asyncio",
+    "socket",
+    "pigpio",
+    "numpy",
+    "msgpack",
+    "select",
+    "selectors",
+    "threading",
+    "time",
+    "subprocess",
+}
 
 
 def test_no_module_in_the_package_imports_io() -> None:

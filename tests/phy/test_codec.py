@@ -20,8 +20,9 @@ def timing(sample_us: int = 5, setup: int | None = None, hold: int | None = None
     return BusTiming(sample_us, setup or sample_us, hold or sample_us, sample_us)
 
 
-def roundtrip(frames: list[bytes], t: BusTiming, phase: float, pins: PinMap = DEFAULT_PINS,
-              chunk: int = 4096) -> list[bytes]:  # fmt: skip
+def roundtrip(
+    frames: list[bytes], t: BusTiming, phase: float, pins: PinMap = DEFAULT_PINS, chunk: int = 4096
+) -> list[bytes]:
     masks = Masks.from_pins(pins)
     stream = reports_for(encode(frames, masks, t), pins, t.sample_us, phase)
     decoder = ReportDecoder(masks)
@@ -80,8 +81,14 @@ def test_control_changes_during_arbitration() -> None:
     events = decoder.feed(records.tobytes()).events
     assert all(isinstance(event, ControlsChanged) for event in events)
     assert len(events) == 3
-    assert events[1] == ControlsChanged({ControlLine.STB: True, ControlLine.FRM: False,
-                                         ControlLine.REQ: True, ControlLine.RW: False})  # fmt: skip
+    assert events[1] == ControlsChanged(
+        {
+            ControlLine.STB: True,
+            ControlLine.FRM: False,
+            ControlLine.REQ: True,
+            ControlLine.RW: False,
+        }
+    )
 
 
 def test_watchdog_reports_are_not_edges() -> None:

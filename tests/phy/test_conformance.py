@@ -17,11 +17,13 @@ Pair = tuple[PhyBackend, PhyBackend]
 
 async def next_event(phy: PhyBackend, kind: type, timeout: float = 10.0) -> object:
     events = phy.events()
+
     async def find() -> object:
         async for event in events:
             if isinstance(event, kind):
                 return event
         raise AssertionError("the event stream ended")
+
     return await asyncio.wait_for(find(), timeout)
 
 
@@ -35,12 +37,14 @@ async def wait_levels(phy: PhyBackend, line: ControlLine, level: bool) -> None:
 
 async def collect_frames(phy: PhyBackend, count: int, timeout: float = 30.0) -> list[bytes]:
     frames: list[bytes] = []
+
     async def run() -> None:
         async for event in phy.events():
             if isinstance(event, FrameReceived):
                 frames.append(event.data)
                 if len(frames) == count:
                     return
+
     await asyncio.wait_for(run(), timeout)
     return frames
 
@@ -99,6 +103,7 @@ async def test_events_keep_wire_order(pair: Pair) -> None:
     await a.set_controls({ControlLine.RW: True})
     await a.send_frames([b"second"])
     seen: list[object] = []
+
     async def run() -> None:
         async for event in b.events():
             if isinstance(event, FrameReceived):
@@ -107,6 +112,7 @@ async def test_events_keep_wire_order(pair: Pair) -> None:
                 seen.append("rw")
             if len(seen) == 3:
                 return
+
     await asyncio.wait_for(run(), 10)
     assert seen == [b"first", "rw", b"second"]
 

@@ -34,8 +34,9 @@ async def test_the_driver_logs_it_once_and_keeps_trying(caplog: pytest.LogCaptur
         config = Config()
         phy = PigpioPhy.from_config(config, host="127.0.0.1", port=sim.port("a"))
         connection = Connection(config.link, node="a", epoch=1)
-        driver = LinkDriver(phy, connection, role="auto", turn_ms=20, retry_s=0.05,
-                            on_event=lambda event, now: None)  # fmt: skip
+        driver = LinkDriver(
+            phy, connection, role="auto", turn_ms=20, retry_s=0.05, on_event=lambda event, now: None
+        )
         task = asyncio.create_task(driver.run())
         await asyncio.sleep(0.5)  # about ten attempts
         assert not task.done()  # still trying, not crashed

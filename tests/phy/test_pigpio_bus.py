@@ -22,8 +22,9 @@ from rpilinkd.testbed import free_port
 
 
 def backend(port: int, timing: BusTiming, max_frame: int = 1024) -> PigpioPhy:
-    return PigpioPhy(host="127.0.0.1", port=port, pins=DEFAULT_PINS, timing=timing,
-                     max_frame=max_frame)  # fmt: skip
+    return PigpioPhy(
+        host="127.0.0.1", port=port, pins=DEFAULT_PINS, timing=timing, max_frame=max_frame
+    )
 
 
 async def receive(phy: PhyBackend, into: list[bytes]) -> None:

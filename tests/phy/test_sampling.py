@@ -41,9 +41,10 @@ def frame_edges(period: int, count: int, start: int, rng: np.random.Generator) -
     return [int(t) for t in start + np.cumsum(gaps)]
 
 
-@pytest.mark.parametrize(("config_us", "pigpiod_us", "warns"),
-                         [(1, 5, True), (2, 10, True), (5, 5, False), (1, 1, False),
-                          (5, 1, False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("config_us", "pigpiod_us", "warns"),
+    [(1, 5, True), (2, 10, True), (5, 5, False), (1, 1, False), (5, 1, False)],
+)
 def test_only_a_slower_pigpiod_is_reported(
     config_us: int, pigpiod_us: int, warns: bool, caplog: pytest.LogCaptureFixture
 ) -> None:

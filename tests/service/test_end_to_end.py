@@ -26,8 +26,13 @@ def rpilink(
     socket = str(system.daemon(board).socket)
     return subprocess.run(
         [sys.executable, "-m", "rpilinkd.cli", "--socket", socket, *args],
-        input=data, capture_output=True, env=child_env(), cwd=REPO, timeout=60, check=False,
-    )  # fmt: skip
+        input=data,
+        capture_output=True,
+        env=child_env(),
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
 
 
 async def test_send_hello_through_the_cli(shared: System) -> None:
@@ -69,9 +74,11 @@ async def test_messages_both_ways_in_order(shared: System, full_run: bool) -> No
             return [(await receiver.receive(timeout=60)).data for _ in range(count)]
 
         got = await asyncio.gather(
-            collect(b, count), collect(a, count),
-            pump(a, 12, outgoing["a"]), pump(b, 11, outgoing["b"]),
-        )  # fmt: skip
+            collect(b, count),
+            collect(a, count),
+            pump(a, 12, outgoing["a"]),
+            pump(b, 11, outgoing["b"]),
+        )
     # concurrent sends may overtake each other before the daemon: compare as multisets,
     # and check the order with a single sender below
     assert sorted(got[0]) == sorted(outgoing["a"])
@@ -113,10 +120,22 @@ def test_status_cli(shared: System) -> None:
 
 def test_cat_pipes_both_ways(shared: System) -> None:
     listener = subprocess.Popen(
-        [sys.executable, "-m", "rpilinkd.cli", "--socket", str(shared.daemon("b").socket),
-         "listen", "9", "--raw", "--count", "1"],
-        stdout=subprocess.PIPE, env=child_env(), cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rpilinkd.cli",
+            "--socket",
+            str(shared.daemon("b").socket),
+            "listen",
+            "9",
+            "--raw",
+            "--count",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        env=child_env(),
+        cwd=REPO,
+    )
     time.sleep(1.0)
     done = rpilink(shared, "a", "cat", "9", data=b"through the cable\n")
     out, _ = listener.communicate(timeout=30)
@@ -169,8 +188,9 @@ async def test_sigterm_fails_pending_sends_with_shutting_down(system: System) ->
             os.kill(b_daemon.child.pid, signal.SIGCONT)
 
 
-CABLE = [f"D{i}" for i in range(8)] + [f"{line}_{way}" for line in ("STB", "FRM", "REQ", "RW")
-                                      for way in ("AB", "BA")]  # fmt: skip
+CABLE = [f"D{i}" for i in range(8)] + [
+    f"{line}_{way}" for line in ("STB", "FRM", "REQ", "RW") for way in ("AB", "BA")
+]
 
 
 async def test_a_cut_and_mended_cable_and_a_restarted_pigpiod_renegotiate(system: System) -> None:
@@ -204,8 +224,9 @@ async def test_a_cut_and_mended_cable_and_a_restarted_pigpiod_renegotiate(system
 async def test_bench_reports_what_it_sent(shared: System) -> None:
     async with Client(str(shared.daemon("b").socket)) as b:
         await b.bind(9)
-        done = await asyncio.to_thread(rpilink, shared, "a", "bench", "9", "--count", "20",
-                                       "--size", "100", "--json")  # fmt: skip
+        done = await asyncio.to_thread(
+            rpilink, shared, "a", "bench", "9", "--count", "20", "--size", "100", "--json"
+        )
         for _ in range(20):
             await b.receive(timeout=10)
     assert done.returncode == 0, done.stderr

@@ -74,8 +74,10 @@ async def test_a_request_flood_never_takes_the_link_down(tmp_path: Path) -> None
             moving = asyncio.create_task(traffic())
             pings = [{"op": "ping", "id": i} for i in range(100_000)]
             stats = [{"op": "stats", "id": i} for i in range(10_000)]
-            answered = await asyncio.gather(asyncio.to_thread(pipeline, alpha.socket, pings),
-                                            asyncio.to_thread(pipeline, alpha.socket, stats))
+            answered = await asyncio.gather(
+                asyncio.to_thread(pipeline, alpha.socket, pings),
+                asyncio.to_thread(pipeline, alpha.socket, stats),
+            )
             flooding = False
             await moving
             figures = await sender.stats()

@@ -17,5 +17,6 @@ def test_lows_then_highs_share_a_call_and_nothing_is_reordered() -> None:
         {FRM: False, STB: False, RW: True, REQ: True}
     ]
     assert coalesce([(FRM, True), (STB, True), (FRM, False)]) == [
-        {FRM: True, STB: True}, {FRM: False},
-    ]  # fmt: skip
+        {FRM: True, STB: True},
+        {FRM: False},
+    ]

@@ -105,12 +105,28 @@ async def test_a_powered_off_peer_is_not_back_powered(tmp_path: Path) -> None:
 
 
 def hostile_hello(epoch: int, **fields: object) -> bytes:
-    values: dict[str, object] = {"frame_payload": 256, "window": 64, "max_message": 1 << 20,
-                                 "node": "mallory"}  # fmt: skip
+    values: dict[str, object] = {
+        "frame_payload": 256,
+        "window": 64,
+        "max_message": 1 << 20,
+        "node": "mallory",
+    }
     values.update(fields)
     name = str(values["node"]).encode()
-    payload = HELLO_FIXED.pack(PROTOCOL_VERSION, 0, epoch, 0, 1234, values["frame_payload"],
-                               values["window"], values["max_message"]) + bytes([len(name)]) + name
+    payload = (
+        HELLO_FIXED.pack(
+            PROTOCOL_VERSION,
+            0,
+            epoch,
+            0,
+            1234,
+            values["frame_payload"],
+            values["window"],
+            values["max_message"],
+        )
+        + bytes([len(name)])
+        + name
+    )
     return Frame(Kind.HELLO, Flag.NONE, 0, payload=payload).to_bytes()
 
 
@@ -127,12 +143,18 @@ class HostileConnection(Connection):
 
 @pytest.mark.parametrize(
     ("fields", "named"),
-    [({"frame_payload": 12}, "frame payload 12"), ({"frame_payload": 1028}, "frame payload 1028"),
-     ({"frame_payload": 18}, "frame payload 18 is not a multiple of 4"),
-     ({"window": 0}, "window 0"), ({"window": 257}, "window 257"),
-     ({"max_message": 0}, "max message 0"), ({"max_message": (16 << 20) + 1}, "max message"),
-     ({"node": ""}, "node name length 0"), ({"node": "x" * 65}, "node name length 65")],
-)  # fmt: skip
+    [
+        ({"frame_payload": 12}, "frame payload 12"),
+        ({"frame_payload": 1028}, "frame payload 1028"),
+        ({"frame_payload": 18}, "frame payload 18 is not a multiple of 4"),
+        ({"window": 0}, "window 0"),
+        ({"window": 257}, "window 257"),
+        ({"max_message": 0}, "max message 0"),
+        ({"max_message": (16 << 20) + 1}, "max message"),
+        ({"node": ""}, "node name length 0"),
+        ({"node": "x" * 65}, "node name length 65"),
+    ],
+)
 async def test_hostile_hello_values_are_refused_and_the_daemon_keeps_trying(
     tmp_path: Path, fields: dict[str, object], named: str
 ) -> None:
@@ -142,10 +164,17 @@ async def test_hostile_hello_values_are_refused_and_the_daemon_keeps_trying(
     try:
         alpha = system.daemon("a")
         await asyncio.to_thread(alpha.wait_for, "arbitrating", 20)
-        phy = create_backend("pigpio", Config(), host="127.0.0.1",
-                             port=system.daemon("b").pigpio_port)  # fmt: skip
-        peer = LinkDriver(phy, HostileConnection(hostile_hello(7, **fields)), role="auto",
-                          turn_ms=20, retry_s=0.5, on_event=lambda event, now: None)  # fmt: skip
+        phy = create_backend(
+            "pigpio", Config(), host="127.0.0.1", port=system.daemon("b").pigpio_port
+        )
+        peer = LinkDriver(
+            phy,
+            HostileConnection(hostile_hello(7, **fields)),
+            role="auto",
+            turn_ms=20,
+            retry_s=0.5,
+            on_event=lambda event, now: None,
+        )
         running = asyncio.create_task(peer.run())
         try:
             await wait_until(lambda: alpha.request("stats")["bad_hellos"] > 0, timeout=30)

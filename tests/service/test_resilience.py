@@ -106,8 +106,9 @@ async def test_wire_damage_and_cable_health_are_logged_and_published(
     a.node.connection.stats.tx_errors = 130  # as many retransmissions would leave it
     health.check()
     levels = [e for e in events if e["event"] == "error_level"]
-    assert levels == [{"event": "error_level", "level": "passive", "previous": "active",
-                       "tx_errors": 130}]  # fmt: skip
+    assert levels == [
+        {"event": "error_level", "level": "passive", "previous": "active", "tx_errors": 130}
+    ]
     assert any("cable health active -> passive" in r.getMessage() for r in caplog.records)
 
 

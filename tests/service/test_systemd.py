@@ -23,8 +23,10 @@ SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[Child]:
-    child = Child(python_module("rpilinkd.sim", "--port-a", "0", "--port-b", "0"),
-                  stderr_path=tmp_path / "sim.log")  # fmt: skip
+    child = Child(
+        python_module("rpilinkd.sim", "--port-a", "0", "--port-b", "0"),
+        stderr_path=tmp_path / "sim.log",
+    )
     yield child
     child.stop()
 
@@ -37,11 +39,18 @@ def test_ready_then_watchdog_through_notify_socket(tmp_path: Path, sim: Child) -
         notify.bind(str(notify_path))
         notify.settimeout(30)
         daemon = Child(
-            python_module("rpilinkd", "--pigpio", f"127.0.0.1:{ports['a']}", "--node", "alpha",
-                          "--socket", str(tmp_path / "api.sock")),
+            python_module(
+                "rpilinkd",
+                "--pigpio",
+                f"127.0.0.1:{ports['a']}",
+                "--node",
+                "alpha",
+                "--socket",
+                str(tmp_path / "api.sock"),
+            ),
             env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "1000000"},
             stderr_path=tmp_path / "daemon.log",
-        )  # fmt: skip
+        )
         try:
             messages = [notify.recv(4096).decode() for _ in range(3)]
             daemon.signal(15)
@@ -61,9 +70,21 @@ def test_serves_on_the_socket_systemd_passes(tmp_path: Path, sim: Child) -> None
     ports = sim.read_json_line()
     path = tmp_path / "activated.sock"
     assert SOCKET_ACTIVATE is not None
-    argv = [SOCKET_ACTIVATE, "-l", str(path), "--fdname=rpilink",
-            *python_module("rpilinkd", "--pigpio", f"127.0.0.1:{ports['a']}", "--node", "alpha",
-                           "--socket", str(tmp_path / "not-used.sock"))]  # fmt: skip
+    argv = [
+        SOCKET_ACTIVATE,
+        "-l",
+        str(path),
+        "--fdname=rpilink",
+        *python_module(
+            "rpilinkd",
+            "--pigpio",
+            f"127.0.0.1:{ports['a']}",
+            "--node",
+            "alpha",
+            "--socket",
+            str(tmp_path / "not-used.sock"),
+        ),
+    ]
     activator = Child(argv, env={"PYTHONPATH": str(REPO)}, stderr_path=tmp_path / "daemon.log")
     try:
         deadline = time.monotonic() + 10
@@ -85,8 +106,11 @@ def test_units_verify_cleanly(tmp_path: Path) -> None:
         (tmp_path / unit).write_text(text.replace("/opt/rpilinkd/venv/bin/rpilinkd", "/bin/true"))
     done = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", "rpilinkd.socket", "rpilinkd.service"],  # type: ignore[list-item]
-        cwd=tmp_path, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
     assert done.stderr.strip() == ""  # typos are only warnings: any output fails
@@ -98,8 +122,10 @@ def test_service_is_hardened(tmp_path: Path) -> None:
     unit.write_text((UNITS / "rpilinkd.service").read_text())
     done = subprocess.run(
         [SYSTEMD_ANALYZE, "security", "--offline=true", "--threshold=20", str(unit)],  # type: ignore[list-item]
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-2000:]
     score = float(done.stdout.split("Overall exposure level for rpilinkd.service:")[1].split()[0])
     assert score <= 2.0
@@ -110,8 +136,10 @@ def test_sysusers_creates_the_user_and_group(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     done = subprocess.run(
         ["systemd-sysusers", f"--root={tmp_path}", str(UNITS / "rpilink.sysusers.conf")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "rpilink:" in (tmp_path / "etc/passwd").read_text()
     assert "rpilink:" in (tmp_path / "etc/group").read_text()
@@ -131,9 +159,12 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
     config.write_text("[bus]\nsample_us = 2\n")
     done = subprocess.run(
         [*python_module("rpilinkd", "--config", str(config), "--check-config", "--node", "n1")],
-        env=child_env({"PIGPIO_ADDR": "10.0.0.9", "PIGPIO_PORT": "9999"}), cwd=REPO,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env=child_env({"PIGPIO_ADDR": "10.0.0.9", "PIGPIO_PORT": "9999"}),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "sample_us = 2" in done.stdout
     assert 'host = "10.0.0.9"' in done.stdout
@@ -143,24 +174,39 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("toml", "key"),
-    [("[bus]\nsample_us = 3\n", "bus.sample_us"), ("[pins]\nstb_out = 14\n", "pins.stb_out"),
-     ("[nope]\n", "nope"), ("[link]\nwindow = -1\n", "link.window"),
-     ('[mqtt]\nenabled = true\npassword_file = "/nonexistent"\n', "mqtt.password_file")],
-)  # fmt: skip
+    [
+        ("[bus]\nsample_us = 3\n", "bus.sample_us"),
+        ("[pins]\nstb_out = 14\n", "pins.stb_out"),
+        ("[nope]\n", "nope"),
+        ("[link]\nwindow = -1\n", "link.window"),
+        ('[mqtt]\nenabled = true\npassword_file = "/nonexistent"\n', "mqtt.password_file"),
+    ],
+)
 def test_bad_config_stops_start_up_naming_the_key(tmp_path: Path, toml: str, key: str) -> None:
     config = tmp_path / "bad.toml"
     config.write_text(toml)
     done = subprocess.run(
-        python_module("rpilinkd", "--config", str(config)), env=child_env(), cwd=REPO,
-        capture_output=True, text=True, check=False, timeout=30,
-    )  # fmt: skip
+        python_module("rpilinkd", "--config", str(config)),
+        env=child_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
     assert done.returncode == 2
     assert f"'{key}'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_help_teaches() -> None:
-    done = subprocess.run(python_module("rpilinkd", "--help"), env=child_env(), cwd=REPO,
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        python_module("rpilinkd", "--help"),
+        env=child_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     for word in ("--check-config", "--pigpio", "PIGPIO_ADDR", "examples"):
         assert word in done.stdout

@@ -49,9 +49,14 @@ def test_sigint_stops_cleanly(tmp_path: Path) -> None:
 
 def run_sim(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rpilinkd.sim", *args], env=child_env(), cwd=REPO,
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "rpilinkd.sim", *args],
+        env=child_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_bad_wiring_file_is_named(tmp_path: Path) -> None:

@@ -28,9 +28,10 @@ def test_shipped_example_wiring_loads() -> None:
 
 
 def test_swapped_wires_cross_data(tmp_path: Path) -> None:
-    text = "\n".join(
-        f'[[wire]]\nname = "{w.name}"\na = {w.a}\nb = {w.b}\n' for w in default_wires()
-    ) + '\n[[swap]]\nwires = ["D0", "D1"]\n'
+    text = (
+        "\n".join(f'[[wire]]\nname = "{w.name}"\na = {w.a}\nb = {w.b}\n' for w in default_wires())
+        + '\n[[swap]]\nwires = ["D0", "D1"]\n'
+    )
     path = tmp_path / "swapped.toml"
     path.write_text(text)
     with ThreadedSimulator(SimConfig(wiring=path)) as sim:

@@ -15,16 +15,21 @@ MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passw
 
 
 class Broker:
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None,
-                 port: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, workdir: Path, *, users: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.users = users
         self.child: Child | None = None
 
     def _config(self) -> Path:
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "user root",
-                 f"log_dest file {self.workdir / 'mosquitto.log'}"]  # fmt: skip
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            "user root",
+            f"log_dest file {self.workdir / 'mosquitto.log'}",
+        ]
         if self.users is None:
             lines.append("allow_anonymous true")
         else:
@@ -32,16 +37,20 @@ class Broker:
             passwords.unlink(missing_ok=True)
             for user, password in self.users.items():
                 flag = ["-c"] if not passwords.exists() else []
-                subprocess.run([MOSQUITTO_PASSWD, *flag, "-b", str(passwords), user, password],
-                               check=True, capture_output=True)  # fmt: skip
+                subprocess.run(
+                    [MOSQUITTO_PASSWD, *flag, "-b", str(passwords), user, password],
+                    check=True,
+                    capture_output=True,
+                )
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         path = self.workdir / "mosquitto.conf"
         path.write_text("\n".join(lines) + "\n")
         return path
 
     def start(self) -> Broker:
-        self.child = Child([MOSQUITTO, "-c", str(self._config())],
-                           stderr_path=self.workdir / "mosquitto.stderr")  # fmt: skip
+        self.child = Child(
+            [MOSQUITTO, "-c", str(self._config())], stderr_path=self.workdir / "mosquitto.stderr"
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

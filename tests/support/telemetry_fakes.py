@@ -19,20 +19,55 @@ class MovingSource:
         self.link = "up"
 
     def telemetry_state(self) -> StateSnapshot:
-        return StateSnapshot(self.node, self.link, "master", "beta", 1, "0.1.0", 1.0, 1.0, 7, 8,
-                             1, "active", "pigpio 127.0.0.1:8888")  # fmt: skip
+        return StateSnapshot(
+            self.node,
+            self.link,
+            "master",
+            "beta",
+            1,
+            "0.1.0",
+            1.0,
+            1.0,
+            7,
+            8,
+            1,
+            "active",
+            "pigpio 127.0.0.1:8888",
+        )
 
     def telemetry_stats(self) -> StatsSnapshot:
         self.sent += 10
         return StatsSnapshot(
-            node=self.node, uptime_s=1.0, tx_messages=self.sent, rx_messages=self.sent,
-            tx_payload_bytes=self.sent * 100, rx_payload_bytes=0, tx_frames=self.sent,
-            rx_frames=0, tx_bytes=0, rx_bytes=0, retransmissions=0, crc_errors=0, bad_frames=0,
-            duplicates=0, messages_delivered=self.sent, delivery_failures=0, tx_Bps=1.0,
-            rx_Bps=0.0, latency_p50_ms=1.0, latency_p90_ms=2.0, latency_p99_ms=3.0,
-            line_rate_Bps=100000.0, pending_sends=0, api_clients=1, api_queued_bytes=0,
-            tx_errors=0, error_level="active", link_ups=1, peer_restarts=0,
-        )  # fmt: skip
+            node=self.node,
+            uptime_s=1.0,
+            tx_messages=self.sent,
+            rx_messages=self.sent,
+            tx_payload_bytes=self.sent * 100,
+            rx_payload_bytes=0,
+            tx_frames=self.sent,
+            rx_frames=0,
+            tx_bytes=0,
+            rx_bytes=0,
+            retransmissions=0,
+            crc_errors=0,
+            bad_frames=0,
+            duplicates=0,
+            messages_delivered=self.sent,
+            delivery_failures=0,
+            tx_Bps=1.0,
+            rx_Bps=0.0,
+            latency_p50_ms=1.0,
+            latency_p90_ms=2.0,
+            latency_p99_ms=3.0,
+            line_rate_Bps=100000.0,
+            pending_sends=0,
+            api_clients=1,
+            api_queued_bytes=0,
+            tx_errors=0,
+            error_level="active",
+            link_ups=1,
+            peer_restarts=0,
+        )
 
 
 class Recorder:
@@ -71,8 +106,9 @@ class Recorder:
     def json(self, suffix: str) -> list[dict[str, Any]]:
         return [json.loads(p) for p in self.payloads(suffix) if p]
 
-    async def wait_for(self, suffix: str, payload: bytes | None = None, *, count: int = 1,
-                       timeout: float = 20.0) -> None:  # fmt: skip
+    async def wait_for(
+        self, suffix: str, payload: bytes | None = None, *, count: int = 1, timeout: float = 20.0
+    ) -> None:
         async def check() -> None:
             while sum(payload is None or p == payload for p in self.payloads(suffix)) < count:
                 await asyncio.sleep(0.05)

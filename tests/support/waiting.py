@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 20.0,
-                     step: float = 0.02) -> None:  # fmt: skip
+async def wait_until(
+    predicate: Callable[[], object], timeout: float = 20.0, step: float = 0.02
+) -> None:
     """Return once ``predicate()`` is true; AssertionError if it never becomes true."""
     deadline = time.monotonic() + timeout
     while not predicate():

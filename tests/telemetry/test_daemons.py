@@ -23,8 +23,10 @@ from tests.support.telemetry_fakes import Recorder
 
 @pytest.fixture
 def system(tmp_path: Path, broker: Broker) -> Iterator[System]:
-    config = f"[mqtt]\nenabled = true\nport = {broker.port}\nstats_interval_s = 0.5\n" \
-             "reconnect_max_s = 2.0\n"  # fmt: skip
+    config = (
+        f"[mqtt]\nenabled = true\nport = {broker.port}\nstats_interval_s = 0.5\n"
+        "reconnect_max_s = 2.0\n"
+    )
     running = System(tmp_path, config=config).start()
     try:
         yield running
@@ -117,6 +119,7 @@ async def test_two_pis_with_one_hostname_warn_and_share_the_broker(
     for status, log in zip(statuses, logs, strict=True):
         assert log.count("the peer is also called 'raspberrypi'") == 1
         assert "same node name" in status["warnings"][0]
-    devices = {json.loads(p)["device"]["identifiers"][0] for t, p, _ in seen.seen
-               if t.endswith("/config")}  # fmt: skip
+    devices = {
+        json.loads(p)["device"]["identifiers"][0] for t, p, _ in seen.seen if t.endswith("/config")
+    }
     assert len(devices) == 2

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,9 +27,10 @@ from tests.support.telemetry_fakes import MovingSource, Recorder
 from tests.support.waiting import wait_until
 
 
-def publisher(port: int, **config: object) -> TelemetryPublisher:
-    settings = MqttConfig(enabled=True, port=port, stats_interval_s=0.3, reconnect_max_s=1.0,
-                          **config)  # type: ignore[arg-type]  # fmt: skip
+def publisher(port: int, **config: Any) -> TelemetryPublisher:
+    settings = MqttConfig(
+        enabled=True, port=port, stats_interval_s=0.3, reconnect_max_s=1.0, **config
+    )
     return TelemetryPublisher(settings, node="alpha", version="test", source=MovingSource())
 
 
@@ -165,8 +167,10 @@ async def test_offline_on_kill_and_on_terminate(broker: Broker, signum: int) -> 
     async with Recorder(broker.port, "rpilink/lwt/#") as seen:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.telemetry_runner", str(broker.port), "lwt"],
-            env=child_env(), cwd=REPO, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=child_env(),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+        )
         try:
             await seen.wait_for("/availability", b"online")
             proc.send_signal(signum)
