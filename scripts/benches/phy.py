@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -17,9 +13,9 @@ from rpilinkd.phy.codec import BusTiming, Masks, ReportDecoder, encode
 from rpilinkd.phy.pigpio import PigpioPhy
 from rpilinkd.phy.pigpiod import READ_CHUNK
 from rpilinkd.pins import DEFAULT_PINS
+from rpilinkd.testbed import Child, python_module
 
 DESCRIPTION = "bus codec MB/s and frame goodput through rpilink-sim in % of the line rate"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def ideal_reports(pulses: np.ndarray, sample_us: int) -> bytes:
@@ -64,27 +60,14 @@ def decode(masks: Masks, stream: bytes) -> None:
         decoder.feed(bytes(view[start : start + READ_CHUNK]))
 
 
-def start_sim(sample_us: int) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rpilinkd.sim",
-            "--port-a",
-            "0",
-            "--port-b",
-            "0",
-            "--sample-us",
-            str(sample_us),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=REPO,
+def start_sim(sample_us: int) -> tuple[Child, dict[str, int]]:
+    """The emulator in its own process, so that it does not share this one's GIL."""
+    sim = Child(
+        python_module(
+            "rpilinkd.sim", "--port-a", "0", "--port-b", "0", "--sample-us", str(sample_us)
+        )
     )
-    assert proc.stdout is not None
-    return proc, json.loads(proc.stdout.readline())
+    return sim, sim.read_json_line()
 
 
 async def goodput(sample_us: int, megabytes: float, frame_size: int = 1024) -> float:
@@ -133,10 +116,7 @@ async def goodput(sample_us: int, megabytes: float, frame_size: int = 1024) -> f
         await b.aclose()
         return 100 * count * frame_size / elapsed / timing.line_rate_bps
     finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        proc.stop()
 
 
 def run(quick: bool) -> dict[str, float | int | str]:
