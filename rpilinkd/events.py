@@ -20,6 +20,7 @@ class LinkStatus(enum.Enum):
     ARBITRATING = "arbitrating"  # deciding roles, exchanging HELLOs, or no peer yet
     UP = "up"
     CONFLICT = "conflict"  # both Pis forced to the same role
+    PAUSED = "paused"  # a program borrowed the pins (rpilink wiring-check)
 
 
 class EventKind(enum.Enum):

@@ -33,7 +33,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "stats": {},
     "endpoints": {},
     "subscribe": {"events": ((bool,), False)},
+    "lend": {"seconds": ((int, float), False)},
+    "take_back": {},
 }
+MAX_LEND_S = 600
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ def parse_request(obj: object) -> Request:
     name = args.get("name")
     if name is not None and not 0 < len(name.encode()) <= MAX_NAME:
         raise ApiError(f"{op}: 'name' must be 1-{MAX_NAME} bytes of UTF-8, got {name!r}")
+    seconds = args.get("seconds")
+    if seconds is not None and not 0 < seconds <= MAX_LEND_S:
+        raise ApiError(f"{op}: 'seconds' must be more than 0 and at most {MAX_LEND_S}")
     client = args.get("client")
     if client is not None and len(client.encode()) > MAX_CLIENT_NAME:
         raise ApiError(f"{op}: 'client' must be at most {MAX_CLIENT_NAME} bytes of UTF-8")

@@ -34,6 +34,7 @@ from rpilinkd.events import Event
 
 _LOGGER = logging.getLogger(__name__)
 REPLY_BUDGET_BYTES = 1024 * 1024  # replies a client may leave unread (beyond one push)
+LEND_S = 30.0  # how long a lend lasts when the borrower does not say
 
 
 class LinkService(Protocol):
@@ -48,6 +49,8 @@ class LinkService(Protocol):
     def bind(self, port: int, name: str | None) -> None: ...
     def unbind(self, port: int) -> None: ...
     def free_port(self) -> int: ...
+    def lend(self, seconds: float) -> Mapping[str, object]: ...
+    def take_back(self) -> None: ...
     async def send(self, port: int, data: bytes, *, src_port: int) -> None: ...
 
 
@@ -63,6 +66,7 @@ class ApiServer:
         self.max_message = max_message  # this daemon's own limit (link.max_message)
         self.sessions: set[Session] = set()
         self.owners: dict[int, Session] = {}  # port -> the session that bound it
+        self.lender: Session | None = None  # the client that borrowed the pins
         self.closing = False
         self.counters = dict.fromkeys(
             (
@@ -158,6 +162,9 @@ class ApiServer:
 
     def forget(self, session: Session) -> None:
         self.sessions.discard(session)
+        if self.lender is session:  # a borrower that went away gives the pins back
+            self.lender = None
+            self.service.take_back()
         for port in list(session.ports):
             self._release(session, port)
 
@@ -200,6 +207,19 @@ class ApiServer:
             peer=dict(self.service.peer_endpoints()),
             local=dict(self.service.local_endpoints()),
         )
+
+    def _lend(self, session: Session, request: Request) -> Answer:
+        if self.lender is not None and self.lender is not session:
+            raise PortInUseError("the pins are lent to another client already")
+        self.lender = session
+        return ok(request.id, **self.service.lend(float(request.get("seconds", LEND_S))))
+
+    def _take_back(self, session: Session, request: Request) -> Answer:
+        if self.lender is not session:
+            raise NotBoundError("this client has not borrowed the pins")
+        self.lender = None
+        self.service.take_back()
+        return ok(request.id)
 
     def _subscribe(self, session: Session, request: Request) -> Answer:
         session.subscribed = bool(request.get("events", True))
@@ -268,4 +288,6 @@ HANDLERS: dict[str, Handler] = {
     "stats": ApiServer._stats,
     "endpoints": ApiServer._endpoints,
     "subscribe": ApiServer._subscribe,
+    "lend": ApiServer._lend,
+    "take_back": ApiServer._take_back,
 }

@@ -164,9 +164,11 @@ class PigpioPhy(PhyBackend):
         )
 
     async def _close(self) -> None:
+        """Leave the pins safe: no wave, data lines inputs, control outputs low."""
         try:
-            if self._client is not None and self._driving:
+            if self._client is not None and self._client.connected:
                 await self._release()
+                await self.set_controls(dict.fromkeys(ControlLine, False))
         except (PhyError, OSError):
             pass  # closing anyway; pigpiod may be gone
         await self._disconnect()

@@ -21,7 +21,7 @@ from typing import Any
 
 from rpilinkd import __version__
 from rpilinkd.api.server import ApiServer
-from rpilinkd.config import Config
+from rpilinkd.config import Config, to_mapping
 from rpilinkd.link import Connection
 from rpilinkd.phy import create_backend
 from rpilinkd.phy.codec import BusTiming
@@ -68,6 +68,7 @@ def build(config: Config, *, backend: str = "pigpio", **backend_options: object)
         backend=f"{backend} {where}",
         line_rate_bps=timing.line_rate_bps,
         sample_us=timing.sample_us,
+        lend_info={"pigpio": where, "pins": to_mapping(config)["pins"]},
     )
     api = ApiServer(config.api, node, node=name, max_message=config.link.max_message)
     node.api = api

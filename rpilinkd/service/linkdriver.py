@@ -64,6 +64,9 @@ class LinkDriver:
         self.bursts = 0
         self.internal_errors = 0  # bugs caught by run(): each reset the link
         self.sessions = 0  # backend sessions opened
+        self._resumed = asyncio.Event()  # set unless the pins are lent out
+        self._resumed.set()
+        self.paused_until: float | None = None
         self._bus_state = ""
 
     def wake(self) -> None:
@@ -72,10 +75,28 @@ class LinkDriver:
 
     def stop(self) -> None:
         self._stop.set()
+        self._resumed.set()
         self._wake.set()
+
+    def pause(self, seconds: float) -> None:
+        """Lend the pins: end the backend session (pins left safe, pigpiod let go) until
+        :meth:`resume` or for ``seconds`` at most, whatever the borrower does."""
+        self.paused_until = self.now() + seconds
+        self._resumed.clear()
+        self._wake.set()
+
+    def resume(self) -> None:
+        self.paused_until = None
+        self._resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
 
     @property
     def link_state(self) -> LinkStatus:
+        if self.paused:
+            return LinkStatus.PAUSED
         if not self.phy_up:
             return LinkStatus.DOWN
         if self.conflict:
@@ -86,6 +107,9 @@ class LinkDriver:
 
     def reason(self, refused: str = "") -> str:
         """Why the link is not up, in words a user can act on."""
+        if self.paused:
+            left = max(0.0, (self.paused_until or self.now()) - self.now())
+            return f"paused: the pins are lent out (to rpilink wiring-check?) for {left:.0f} s more"
         if not self.phy_up:
             return self.phy_problem or f"connecting to the {self.phy.name} backend"
         bus = self.bus
@@ -142,8 +166,22 @@ class LinkDriver:
             finally:
                 self.phy_up = False
                 await self._end_session()
-            if not self._stop.is_set():
+            if self.paused:
+                await self._lent()
+            elif not self._stop.is_set():
                 await self._idle(FIRST_RETRY_S)  # pigpiod restarting: back within a second
+
+    async def _lent(self) -> None:
+        """While the pins are lent out: the connection's timers run; the lease expires."""
+        _LOGGER.warning("link paused: the pins are lent out (e.g. to rpilink wiring-check)")
+        while self.paused and not self._stop.is_set():
+            until = self.paused_until or self.now()
+            if self.now() >= until:
+                _LOGGER.warning("the pins' lease ran out; taking them back")
+                self.resume()
+                break
+            await self._idle(min(until - self.now(), 0.5))
+        _LOGGER.info("link resumed: taking the pins back")
 
     async def _open(self) -> bool:
         """Open the backend, retrying (each cause logged once); False if told to stop."""
@@ -191,7 +229,7 @@ class LinkDriver:
         for task in done:
             if not task.cancelled() and (exc := task.exception()) is not None:
                 raise exc
-        if not self._stop.is_set():
+        if not self._stop.is_set() and not self.paused:
             raise PhyUnavailableError(f"the {self.phy.name} backend's event stream ended")
 
     async def _end_session(self) -> None:
@@ -202,11 +240,8 @@ class LinkDriver:
             DownReason.STOPPED if self._stop.is_set() else DownReason.BUS_LOST, now
         )
         self._drain_connection(now)
-        if self._stop.is_set():
-            with contextlib.suppress(PhyError, OSError):
-                await self.phy.drive_data(False)
         with contextlib.suppress(PhyError, OSError):
-            await self.phy.aclose()
+            await self.phy.aclose()  # the pins left safe
         self.bus = None
 
     async def _receive(self) -> None:
@@ -221,7 +256,7 @@ class LinkDriver:
     # -- one turn of the loop ---------------------------------------------------------------
 
     async def _pump_forever(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.paused:
             if self._tx_failure is not None:
                 failure, self._tx_failure = self._tx_failure, None
                 raise failure

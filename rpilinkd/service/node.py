@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rpilinkd import __version__
@@ -52,10 +52,12 @@ class Node:
         backend: str,
         line_rate_bps: float,
         sample_us: int | None,
+        lend_info: Mapping[str, object] | None = None,
     ) -> None:
         self.driver = driver
         self.now = driver.now  # the one clock
         self.node, self.backend = node, backend
+        self.lend_info = dict(lend_info or {})  # what a borrower of the pins needs to know
         self.line_rate_bps, self.sample_us = line_rate_bps, sample_us
         self.api: ApiServer | None = None
         self.listeners: list[Callable[[Event], None]] = []  # telemetry, ...
@@ -96,6 +98,16 @@ class Node:
 
     def free_port(self) -> int:
         return self.connection.endpoints.free_port()
+
+    def lend(self, seconds: float) -> Mapping[str, object]:
+        """Let go of the pins for ``seconds`` at most (rpilink wiring-check borrows them)."""
+        _LOGGER.warning("lending the pins for %.0f s at most", seconds)
+        self.driver.pause(seconds)
+        return {**self.lend_info, "seconds": seconds}
+
+    def take_back(self) -> None:
+        if self.driver.paused:
+            self.driver.resume()
 
     async def send(self, port: int, data: bytes, *, src_port: int) -> None:
         """Returns once the peer daemon accepted the message; raises its refusal."""

@@ -21,6 +21,7 @@ class FakeLink:
     sent: list[tuple[int, bytes]] = field(default_factory=list)
     bound: dict[int, str | None] = field(default_factory=dict)
     gate: asyncio.Event | None = None
+    lent: float = 0.0
 
     def status(self) -> Mapping[str, object]:
         return {"link": "up", "node": "fake"}
@@ -42,6 +43,13 @@ class FakeLink:
 
     def free_port(self) -> int:
         return max(self.bound, default=1023) + 1
+
+    def lend(self, seconds: float) -> Mapping[str, object]:
+        self.lent = seconds
+        return {"seconds": seconds}
+
+    def take_back(self) -> None:
+        self.lent = 0.0
 
     async def send(self, port: int, data: bytes, *, src_port: int) -> None:
         if self.gate is not None:
