@@ -18,6 +18,7 @@ from typing import Any
 
 from rpilinkd import __version__
 from rpilinkd.exits import run_main
+from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE
 from rpilinkd.sim.core import SAMPLE_PERIODS_US, SimConfig, Simulator
 
 EPILOG = """\
@@ -57,6 +58,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample-us-a", type=int, choices=SAMPLE_PERIODS_US, help="board a only")
     parser.add_argument("--sample-us-b", type=int, choices=SAMPLE_PERIODS_US, help="board b only")
     parser.add_argument("--wiring", type=Path, help="wiring file (TOML); default: the pin map")
+    parser.add_argument(
+        "--report-rate", type=float, default=DEFAULT_REPORT_RATE, metavar="N",
+        help="level changes a second each pigpiod can report (400000, a Pi 2B's measured "
+        "ceiling); past it reports come late, then are lost; 0: no ceiling",
+    )  # fmt: skip
+    parser.add_argument(
+        "--buffer-ms", type=float, default=DEFAULT_BUFFER_MS,
+        help="pigpiod's sample ring (its -b, 120 ms): how late a report may be before it is lost",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, help="random seed (sample phases, ticks, faults)")
     parser.add_argument("--vcd", type=Path, help="write every wire's changes to this VCD file")
     parser.add_argument("--control", type=Path, help="Unix socket for run-time control")
@@ -126,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
         vcd=args.vcd,
         control=args.control,
         faults=tuple(args.fault),
+        report_rate=args.report_rate,
+        buffer_ms=args.buffer_ms,
     )
     try:
         stats = asyncio.run(serve(config))

@@ -24,6 +24,7 @@ from rpilinkd.pigpio_protocol import (
     PUD_DOWN,
     PUD_UP,
 )
+from rpilinkd.sim.alerts import AlertThread
 from rpilinkd.sim.transmitter import Transmitter
 from rpilinkd.sim.waves import WaveBuilder, WavePool
 
@@ -105,6 +106,7 @@ class Board:
     pwm: dict[int, dict[str, int]] = field(default_factory=dict)
     pads: dict[int, int] = field(default_factory=lambda: {0: 8, 1: 8, 2: 8})
     wdog_since: dict[int, float] = field(default_factory=dict)
+    alerts: AlertThread = field(default_factory=AlertThread)
 
     def __post_init__(self) -> None:
         self.phase_us = self.rng.uniform(0, self.sample_us)
@@ -114,7 +116,8 @@ class Board:
         self._log_latch: list[U32] = []
         self.pass_state = (self.drive, self.latch)  # at the end of the last pass
         self._timed: list[tuple[float, int, int]] = []  # future latch writes (TRIG's end)
-        self.stats = {"commands": 0, "reports": 0, "reports_dropped": 0, "batches_dropped": 0}
+        self.stats = {"commands": 0, "reports": 0, "reports_dropped": 0, "batches_dropped": 0,
+                      "reports_lost": 0}  # fmt: skip
 
     # -- time ---------------------------------------------------------------
 
@@ -225,3 +228,4 @@ class Board:
         self.watchdogs.clear()
         self.glitch.clear()
         self.noise.clear()
+        self.alerts.reset()

@@ -20,12 +20,14 @@ import numpy as np
 
 from rpilinkd.errors import SimError
 from rpilinkd.pigpio_protocol import COMMAND_NAMES, Err
+from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE, AlertThread
 from rpilinkd.sim.board import Board
 from rpilinkd.sim.commands import HANDLERS, Call
 from rpilinkd.sim.control import ControlServer
 from rpilinkd.sim.faults import Fault, Faults, parse_spec
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
+from rpilinkd.sim.transmitter import DEFAULT_SET_CLEAR_GAP_US
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wave_commands import WAVE_HANDLERS
 from rpilinkd.sim.wires import Crossing, Side, Wire, default_wires, load_wiring, resolve
@@ -50,6 +52,9 @@ class SimConfig:
     vcd: Path | None = None
     control: Path | None = None
     faults: tuple[str, ...] = ()
+    report_rate: float = DEFAULT_REPORT_RATE  # changes/s a board's pigpiod can report (0: any)
+    buffer_ms: float = DEFAULT_BUFFER_MS  # its sample ring (pigpiod -b)
+    set_clear_gap_us: float = DEFAULT_SET_CLEAR_GAP_US  # a pulse's set write, then its clear
 
     def sample_for(self, board: str) -> int:
         override = self.sample_us_a if board == "a" else self.sample_us_b
@@ -70,6 +75,9 @@ class Simulator:
             name: Board(name, self.config.sample_for(name), random.Random(rng.random()))
             for name in BOARDS
         }
+        for board in self.boards.values():
+            board.alerts = AlertThread(self.config.report_rate, self.config.buffer_ms)
+            board.tx.set_clear_gap_us = self.config.set_clear_gap_us
         self.base_wires = load_wiring(self.config.wiring) if self.config.wiring else default_wires()
         names = [w.name for w in self.base_wires]
         self.faults = Faults(random.Random(rng.random()), names, list(BOARDS))

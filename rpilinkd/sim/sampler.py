@@ -185,9 +185,16 @@ class Sampler:
         before = self.last_level[board.name] or 0
         previous = np.concatenate(([before], level[:-1])).astype(np.uint32)
         changed_bits = level ^ previous
-        ticks = ((at.astype(np.int64) + board.tick_offset) & 0xFFFFFFFF).astype(np.uint32)
         fired = self._watchdogs(board, at, changed_bits, t_end)
         end_tick = board.tick(t_end)
+        watched = np.uint32(sum(h.bits for h in board.handles.values() if h.running))
+        current = int(level[-1])  # watchdog and alive reports carry the level of now
+        news = np.flatnonzero((changed_bits & watched) != 0)  # what the alert thread must report
+        at, level, changed_bits = board.alerts.process(
+            at[news], level[news], changed_bits[news], t_end
+        )
+        board.stats["reports_lost"] = board.alerts.lost
+        ticks = ((at.astype(np.int64) + board.tick_offset) & 0xFFFFFFFF).astype(np.uint32)
         for handle in board.handles.values():
             if not handle.running or handle.sink is None:
                 continue
@@ -203,7 +210,7 @@ class Sampler:
             records["tick"][: len(picked)] = ticks[picked]
             records["tick"][len(picked) :] = [tick for _, tick in extra]
             records["level"][: len(picked)] = level[picked]
-            records["level"][len(picked) :] = level[-1]
+            records["level"][len(picked) :] = current
             records["seqno"] = (handle.seqno + np.arange(len(records))) & 0xFFFF
             handle.seqno = (handle.seqno + len(records)) & 0xFFFF
             handle.last_emit_us = t_end

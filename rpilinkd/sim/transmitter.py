@@ -20,6 +20,9 @@ from rpilinkd.sim.waves import ChainDelay, ChainItem, ChainLoop, Pulses, WavePoo
 
 Segment = tuple[int | None, Pulses | None, int]
 MAX_EMPTY_SEGMENTS = 10_000  # wave id (None: a delay), pulses, µs
+#: pigpio writes a pulse's set mask, then its clear mask, one DMA beat apart: a sample
+#: can fall between the two (a byte half written). Tens of ns on a Pi.
+DEFAULT_SET_CLEAR_GAP_US = 0.02
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Transmitter:
         self._pending = Events.empty()  # expanded, not yet taken
         self._segments: deque[tuple[float, float, int | None]] = deque(maxlen=64)
         self.waves_started = 0
+        self.set_clear_gap_us = DEFAULT_SET_CLEAR_GAP_US
 
     # -- starting and stopping ------------------------------------------------
 
@@ -129,6 +133,17 @@ class Transmitter:
 
     # -- playing ------------------------------------------------------------------
 
+    def _writes(self, start: float, pulses: Pulses) -> Events:
+        """A wave's GPIO writes: each pulse sets, then clears a moment later."""
+        times = start + pulses.starts().astype(np.float64)
+        sets, clears = pulses.on != 0, pulses.off != 0
+        zero = np.zeros(int(clears.sum()), np.uint32)
+        time = np.concatenate([times[sets], times[clears] + self.set_clear_gap_us])
+        order = np.argsort(time, kind="stable")
+        on = np.concatenate([pulses.on[sets], zero])
+        off = np.concatenate([np.zeros(int(sets.sum()), np.uint32), pulses.off[clears]])
+        return Events(time[order], on[order], off[order])
+
     def take_until(self, t: float) -> Events:
         """Every event at or before ``t``, in time order."""
         chunks = [self._pending]
@@ -147,14 +162,7 @@ class Transmitter:
             self._cursor = start + micros
             self._segments.append((start, self._cursor, wave_id))
             if pulses is not None and len(pulses):
-                touches = (pulses.on | pulses.off) != 0
-                chunks.append(
-                    Events(
-                        start + pulses.starts()[touches].astype(np.float64),
-                        pulses.on[touches],
-                        pulses.off[touches],
-                    )
-                )
+                chunks.append(self._writes(start, pulses))
         if len(chunks) == 1:
             events = self._pending
         else:

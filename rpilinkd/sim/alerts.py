@@ -1,0 +1,66 @@
+"""pigpiod's alert thread as a bottleneck: how many level changes it can report.
+
+On a Pi the sampling is DMA and never misses a sample, but turning changed
+samples into reports is CPU work for one thread. The best public measurement
+is about 400,000 changes a second at ``-s 1`` (joan2937/pigpio#35, a Pi 2B).
+When changes come faster, the thread falls behind; the samples wait in
+pigpiod's ring buffer (``-b``, 120 ms by default) and, once the thread is a
+whole ring behind, the DMA overwrites them: those changes are never
+reported, and nothing says so. That is what this models, per board:
+
+* each pass may turn at most ``rate`` x (time since the last pass) changed
+  samples into reports; the rest wait, in order (reports come late);
+* a waiting sample older than the ring is lost (counted, never reported).
+
+``rate = 0`` switches the ceiling off (an idealised pigpiod).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+U32 = npt.NDArray[np.uint32]
+F64 = npt.NDArray[np.float64]
+DEFAULT_REPORT_RATE = 400_000  # changes per second (joan2937/pigpio#35)
+DEFAULT_BUFFER_MS = 120  # pigpiod -b
+
+
+@dataclass
+class AlertThread:
+    rate: float = DEFAULT_REPORT_RATE
+    buffer_ms: float = DEFAULT_BUFFER_MS
+    lost: int = 0
+    worst_backlog: int = 0
+    _at: F64 = field(default_factory=lambda: np.zeros(0))
+    _level: U32 = field(default_factory=lambda: np.zeros(0, np.uint32))
+    _changed: U32 = field(default_factory=lambda: np.zeros(0, np.uint32))
+    _last_us: float | None = None
+
+    def process(self, at: F64, level: U32, changed: U32, now_us: float) -> tuple[F64, U32, U32]:
+        """Take this pass's changed samples; give back those reported now, in order."""
+        span = 0.0 if self._last_us is None else now_us - self._last_us
+        self._last_us = now_us
+        if self.rate <= 0:
+            return at, level, changed
+        if len(self._at):
+            at = np.concatenate([self._at, at])
+            level = np.concatenate([self._level, level])
+            changed = np.concatenate([self._changed, changed])
+        overwritten = int(np.searchsorted(at, now_us - self.buffer_ms * 1000.0))
+        if overwritten:  # a whole ring behind: the DMA wrote over them
+            self.lost += overwritten
+            at, level, changed = at[overwritten:], level[overwritten:], changed[overwritten:]
+        budget = len(at) if self._last_us is None else int(self.rate * span / 1e6)
+        done = min(len(at), budget)
+        self._at, self._level, self._changed = at[done:], level[done:], changed[done:]
+        self.worst_backlog = max(self.worst_backlog, len(self._at))
+        return at[:done], level[:done], changed[:done]
+
+    def reset(self) -> None:
+        """pigpiod restarted: its ring and its backlog are gone."""
+        self._at, self._level = np.zeros(0), np.zeros(0, np.uint32)
+        self._changed = np.zeros(0, np.uint32)
+        self._last_us = None
