@@ -23,9 +23,10 @@ from rpilinkd.errors import ConfigError
 RESERVED_GPIOS = frozenset({0, 1, 2, 3, 14, 15})
 #: The GPIOs that reach the 40-pin header.
 HEADER_GPIOS = range(28)
-#: The design's budget of wires between the two Pis.
-MAX_LINES = 17
-DATA_WIDTH = 8
+#: data lines of the two bus widths
+WIDTHS = (8, 16)
+#: signal wires between the two Pis: the data lines and four crossed control pairs
+CONTROL_LINES = 8
 
 #: BCM GPIO -> physical pin on the 40-pin header (for docs and wiring pictures).
 HEADER_PIN: Mapping[int, int] = {
@@ -99,11 +100,9 @@ class PinMap:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first bad key."""
-        if len(self.data) != DATA_WIDTH:
-            raise ConfigError("pins.data", f"must list exactly {DATA_WIDTH} GPIOs", self.data)
+        if len(self.data) not in WIDTHS:
+            raise ConfigError("pins.data", "must list 8 GPIOs (or 16 for the wide bus)", self.data)
         pins = list(self.named_pins())
-        if len(pins) > MAX_LINES:
-            raise ConfigError("pins", f"uses {len(pins)} lines, at most {MAX_LINES}")
         seen: dict[int, str] = {}
         for key, gpio in pins:
             if not isinstance(gpio, int) or isinstance(gpio, bool):
@@ -144,10 +143,15 @@ class PinMap:
         return _mask(self.in_pin(line) for line in ControlLine)
 
     @property
+    def width(self) -> int:
+        """Data lines: 8, or 16 for the wide bus (two bytes per strobe edge)."""
+        return len(self.data)
+
+    @property
     def data_shift(self) -> int | None:
-        """The shift that extracts a byte from a level word, if D0-D7 are contiguous."""
+        """The shift that extracts the data from a level word, if the lines are contiguous."""
         first = self.data[0]
-        return first if self.data == tuple(range(first, first + DATA_WIDTH)) else None
+        return first if self.data == tuple(range(first, first + self.width)) else None
 
     def wires(self) -> list[tuple[int, int]]:
         """The cable between two Pis with this map: (GPIO on a, GPIO on b) per wire."""
@@ -166,3 +170,12 @@ def _mask(gpios: Iterable[int]) -> int:
 
 
 DEFAULT_PINS = PinMap()
+
+#: The 16-bit bus: 16 data lines and the four crossed control pairs take 24 GPIOs, every
+#: header GPIO but the HAT EEPROM (0-1) and I2C (2-3) ones, so it needs the console
+#: UART's GPIO 14 and 15 (disable the serial console: raspi-config, Interface Options).
+WIDE_PINS = PinMap(
+    data=tuple(range(12, 28)),
+    stb_out=4, stb_in=5, frm_out=6, frm_in=7, req_out=8, req_in=9, rw_out=10, rw_in=11,
+    allow_reserved=True,
+)  # fmt: skip

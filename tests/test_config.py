@@ -23,6 +23,7 @@ from rpilinkd.config import (
 )
 from rpilinkd.errors import ConfigError
 from rpilinkd.link.frames import OVERHEAD
+from rpilinkd.pins import WIDE_PINS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,10 +89,10 @@ def test_missing_file_is_defaults_unless_required(tmp_path: Path) -> None:
         load_config(tmp_path / "none.toml", required=True)
 
 
-def test_line_rate_follows_the_timing() -> None:
-    assert Config().bus.line_rate_bps == pytest.approx(100_000)
-    fast = replace_keys(Config(), {"bus.sample_us": 1})
-    assert fast.bus.line_rate_bps == pytest.approx(500_000)
+def test_the_wide_bus_takes_its_own_pin_map_unless_given_one() -> None:
+    assert config_from_mapping({"bus": {"width": 16}}).pins == WIDE_PINS
+    with pytest.raises(ConfigError, match=r"pins\.data"):
+        config_from_mapping({"bus": {"width": 16}, "pins": {"stb_out": 24}})
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from rpilinkd.config.schema import Config
 from rpilinkd.errors import ConfigError
+from rpilinkd.pins import WIDE_PINS
 
 S = TypeVar("S")
 
@@ -82,6 +83,8 @@ def config_from_mapping(data: Mapping[str, Any]) -> Config:
         if not isinstance(table, Mapping):
             raise ConfigError(name, "must be a table, e.g. [" + name + "]", table)
         built[name] = build_section(hints[name], table, name)
+    if "pins" not in built and getattr(built.get("bus"), "width", 8) == 16:
+        built["pins"] = WIDE_PINS  # the wide bus's own default map
     try:
         return Config(**built)
     except ConfigError:

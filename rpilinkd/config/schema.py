@@ -97,9 +97,10 @@ class BusConfig(Section):
     sample_us: int = setting(
         5, "pigpiod's sample period (its -s option), µs", choices=SAMPLE_PERIODS_US
     )
-    setup_us: int = setting(0, "data stable before each strobe rise, µs (0: one sample)", min=0)
-    hold_us: int = setting(0, "strobe high time after the rise, µs (0: one sample)", min=0)
-    gap_us: int = setting(0, "frame-enable low time between frames, µs (0: one sample)", min=0)
+    width: int = setting(8, "data lines: 8, or 16 (two bytes per strobe edge)", choices=(8, 16))
+    setup_us: int = setting(0, "data stable before a rising strobe edge, µs (0: 1 µs)", min=0)
+    hold_us: int = setting(0, "data held after each strobe edge, µs (0: a sample + 1 µs)", min=0)
+    gap_us: int = setting(0, "frame-enable low between frames, µs (0: a sample + 1 µs)", min=0)
     max_frame: int = setting(1024, "largest frame the bus carries, bytes", min=32, max=2048)
     debounce_us: int = setting(
         0,
@@ -108,29 +109,23 @@ class BusConfig(Section):
         max=10_000,
     )
 
-    def _or_sample(self, value: int) -> int:
-        return value or self.sample_us
-
     @property
     def effective_setup_us(self) -> int:
-        return self._or_sample(self.setup_us)
+        return self.setup_us or 1
 
     @property
     def effective_hold_us(self) -> int:
-        return self._or_sample(self.hold_us)
+        """Longer than a sample: the first sample after an edge must come before the next
+        data change even when it falls on the same µs as that change (docs/bus.md)."""
+        return self.hold_us or self.sample_us + 1
 
     @property
     def effective_gap_us(self) -> int:
-        return self._or_sample(self.gap_us)
+        return self.gap_us or self.sample_us + 1
 
     @property
     def effective_debounce_us(self) -> int:
         return self.debounce_us or 4 * self.sample_us
-
-    @property
-    def line_rate_bps(self) -> float:
-        """Raw bytes per second while a frame is on the wire."""
-        return 1e6 / (self.effective_setup_us + self.effective_hold_us)
 
 
 @dataclass(frozen=True)
@@ -250,6 +245,10 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:
+        if self.pins.width != self.bus.width:
+            raise ConfigError(
+                "pins.data", f"lists {self.pins.width} GPIOs, but bus.width is {self.bus.width}"
+            )
         frame = self.link.frame_payload + FRAME_OVERHEAD
         if frame > self.bus.max_frame:
             raise ConfigError(

@@ -44,7 +44,10 @@ if TYPE_CHECKING:
     from rpilinkd.config import Config
 
 _LOGGER = logging.getLogger(__name__)
-FIRST_RETRY_S = 0.1  # reconnecting: the first wait, doubled up to pigpio.retry_s
+FIRST_RETRY_S = 0.1
+WORD = (
+    4  # frames are whole 32-bit words  # reconnecting: the first wait, doubled up to pigpio.retry_s
+)
 
 
 @dataclass(frozen=True)
@@ -158,9 +161,12 @@ class PhyBackend(abc.ABC):
     async def send_frames(self, frames: Sequence[bytes]) -> None:
         """Put frames on the wire back to back; returns once the last byte is out.
 
+        Frames are whole 32-bit words (a multiple of 4 bytes, as every link frame is):
+        the bus clocks them in pairs of units (docs/protocol.md §1).
+
         Raises:
             PhyError: the data lines are not claimed, or a frame exceeds
-                ``capabilities.max_frame`` or is empty.
+                ``capabilities.max_frame``, is empty, or is not whole words.
             PhyUnavailableError: the connection was lost.
         """
 

@@ -19,10 +19,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Self
 
-from rpilinkd.config import Config
+from rpilinkd.config import FRAME_OVERHEAD, Config
 from rpilinkd.errors import PhyError, PhyTimeoutError, PhyUnavailableError
-from rpilinkd.phy.base import PhyBackend, PhyCapabilities
-from rpilinkd.phy.codec import U32, BusTiming, Masks, ReportDecoder, encode, pack_wvag
+from rpilinkd.phy.base import WORD, PhyBackend, PhyCapabilities
+from rpilinkd.phy.codec import U32, BusTiming, Masks, encode, frame_cost, pack_wvag
+from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
 from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream
 from rpilinkd.phy.sampling import SamplePeriodCheck
@@ -71,7 +72,7 @@ class PigpioPhy(PhyBackend):
         self._client: PigpiodClient | None = None
         self._stream: ReportStream | None = None
         self._decoder = ReportDecoder(self.masks)
-        self.sampling = SamplePeriodCheck(timing.sample_us, self.where)
+        self.sampling = SamplePeriodCheck(timing, self.where)
         self._reader: asyncio.Task[None] | None = None
         self._driving = False
         self._strobes_debounced = False
@@ -153,7 +154,7 @@ class PigpioPhy(PhyBackend):
         framing = self._decoder.framing
         self._decoder = ReportDecoder(self.masks, initial_level=levels)
         self._decoder.framing = framing
-        self.sampling = SamplePeriodCheck(self.timing.sample_us, self.where)  # pigpiod may be new
+        self.sampling = SamplePeriodCheck(self.timing, self.where)  # pigpiod may be new
         self._deliver(ControlsChanged(self._decoder.levels_of(levels)))
         self._reader = asyncio.create_task(self._read_reports(), name=f"reports {self.where}")
         _LOGGER.info(
@@ -233,11 +234,15 @@ class PigpioPhy(PhyBackend):
         if not self._driving:
             raise PhyError("send_frames needs the data lines: call drive_data(True) first")
         for frame in frames:
-            if not 0 < len(frame) <= self.max_frame:
-                raise PhyError(f"frame of {len(frame)} bytes: must be 1-{self.max_frame}")
+            if not 0 < len(frame) <= self.max_frame or len(frame) % WORD:
+                raise PhyError(
+                    f"frame of {len(frame)} bytes: must be whole 4-byte words, "
+                    f"4-{self.max_frame} bytes"
+                )
         if not frames:
             return
-        await self._play([frames[start:end] for start, end in wave_groups(frames)])
+        groups = wave_groups(frames, self.pins.width)
+        await self._play([frames[start:end] for start, end in groups])
         self.stats["frames_sent"] += len(frames)
         self.stats["bytes_sent"] += sum(map(len, frames))
 
@@ -304,6 +309,9 @@ class PigpioPhy(PhyBackend):
             decoded = self._decoder.feed(chunk)
             if decoded.ticks is not None:
                 self.sampling.feed(decoded.ticks)
+            frames = [e.data for e in decoded.events if isinstance(e, FrameReceived)]
+            runts = sum(len(f) < FRAME_OVERHEAD for f in frames)  # shorter than any frame
+            self.sampling.frames(len(frames) - runts, decoded.empty_frames + runts)
             self.stats["orphan_bytes"] += decoded.orphan_bytes
             self.stats["empty_frames"] += decoded.empty_frames
             for event in decoded.events:
@@ -361,23 +369,19 @@ class WaveBurst:
         self.owned.clear()
 
 
-def wave_groups(frames: Sequence[bytes]) -> list[tuple[int, int]]:
+def wave_groups(frames: Sequence[bytes], width: int = 8) -> list[tuple[int, int]]:
     """Cut a burst into waves of whole frames within pigpio's limits: (first, end) indexes.
 
-    Per frame of n bytes: 2n + 1 pulses, at most 4n + 2 CBs and 3n + 1 OOL words
-    (codec.encode); a wave also takes one start-delay CB.
+    Costs per frame from codec.frame_cost; a wave also takes one start-delay CB.
     """
     groups: list[tuple[int, int]] = []
     start = pulses = cbs = ools = 0
     for index, frame in enumerate(frames):
-        n = len(frame)
-        if index > start and (
-            pulses + 2 * n + 1 > WVAG_MAX_PULSES
-            or cbs + 4 * n + 2 > WAVE_CBS - 1
-            or ools + 3 * n + 1 > WAVE_OOL
-        ):
+        p, c, o = frame_cost(len(frame), width)
+        full = pulses + p > WVAG_MAX_PULSES or cbs + c > WAVE_CBS - 1 or ools + o > WAVE_OOL
+        if index > start and full:
             groups.append((start, index))
             start, pulses, cbs, ools = index, 0, 0, 0
-        pulses, cbs, ools = pulses + 2 * n + 1, cbs + 4 * n + 2, ools + 3 * n + 1
+        pulses, cbs, ools = pulses + p, cbs + c, ools + o
     groups.append((start, len(frames)))
     return groups

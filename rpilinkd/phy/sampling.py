@@ -1,12 +1,16 @@
 """Catch the likeliest misconfiguration: pigpiod sampling more slowly than bus.sample_us.
 
 pigpiod has no command that tells its ``-s``, but its reports do: inside a
-frame, the edges come every setup or hold time (one sample by default), so
-consecutive reports are one sample apart. When pigpiod samples every 5 µs while
-the config says 1, no two edges inside a frame are closer than about 5 µs, and
-frames arrive damaged. Report ticks are not exact multiples of the period on a
+frame, a strobe edge comes every ``hold_us`` or ``setup_us + hold_us`` (a sample
+and a µs or two by default), so some reports are that close. When pigpiod samples
+every 5 µs while the config says 1, edges 2-3 µs apart merge into samples 5 µs
+apart: no two reports inside a frame are closer than about 5 µs, and frames
+arrive damaged. Report ticks are not exact multiples of the period on a
 real Pi (pigpio re-reads its clock every DMA cycle and spreads the drift), so
-this looks at a low percentile of the gaps, not their common divisor.
+this looks at a low percentile of the gaps, not their common divisor. When the
+period is a multiple of the bus's pair of edges, the edges cancel out in every
+sample and no report comes at all: frames then arrive empty (FRM rose and fell
+with nothing between), which is the other sign this watches for.
 """
 
 from __future__ import annotations
@@ -15,24 +19,45 @@ import logging
 
 import numpy as np
 
-from rpilinkd.phy.codec import U32
+from rpilinkd.phy.codec import U32, BusTiming
 
 _LOGGER = logging.getLogger(__name__)
 INSIDE_FRAME_US = 64  # gaps longer than this are between frames or handshakes
 GAPS_NEEDED = 256
+EMPTY_NEEDED = 8  # frames without a byte, before saying so
 PERCENTILE = 5
 
 
 class SamplePeriodCheck:
     """Feed it the ticks of level-change reports until ``done``; it warns at most once."""
 
-    def __init__(self, sample_us: int, where: str) -> None:
-        self.sample_us, self.where = sample_us, where
+    def __init__(self, timing: BusTiming, where: str) -> None:
+        self.sample_us, self.where = timing.sample_us, where
+        # the closest reports a correctly set pigpiod shows are a sample apart (an edge
+        # quantised down); a slower one shows nothing closer than its own period
+        self._threshold = max(2 * timing.sample_us, timing.hold_us + 1)
         self.done = False
         self.suspected_us: int | None = None  # pigpiod's apparent period, if it is too slow
         self._last_tick: int | None = None
         self._gaps: list[U32] = []
         self._count = 0
+        self._frames = self._empty = 0
+
+    def frames(self, whole: int, empty: int) -> None:
+        """Frames the decoder finished: plausible ones, and empty ones (or shorter than a
+        frame can be)."""
+        if self.done:
+            return
+        self._frames, self._empty = self._frames + whole, self._empty + empty
+        if self._empty >= EMPTY_NEEDED and self._empty > 2 * self._frames:
+            self.done = True
+            _LOGGER.warning(
+                "frames from %s arrive empty (%d of %d): pigpiod there seems to sample more "
+                "slowly (pigpiod -s) than bus.sample_us = %d. Start pigpiod with -s %d, or set "
+                "bus.sample_us to its -s on both Pis (docs/operations.md)",
+                self.where, self._empty, self._empty + self._frames, self.sample_us,
+                self.sample_us,
+            )  # fmt: skip
 
     def feed(self, ticks: U32) -> None:
         if self.done or not len(ticks):
@@ -51,7 +76,7 @@ class SamplePeriodCheck:
         self.done = True
         self._gaps.clear()
         shortest = float(np.percentile(gaps, PERCENTILE))
-        if shortest >= 2 * self.sample_us:
+        if shortest >= self._threshold:
             self.suspected_us = round(shortest)
             _LOGGER.warning(
                 "pigpiod at %s reports edges inside frames at least ~%d µs apart: it seems to "

@@ -1,6 +1,7 @@
 """A Value Change Dump of every wire, for GTKWave or PulseView.
 
-Times are µs since the emulator started (``$timescale 1 us``); a short (both
+Times are in units of 10 ns since the emulator started (``$timescale 10 ns``: a
+pulse's set and clear writes are tens of ns apart); a short (both
 ends driving a wire to different levels) is written as ``x``.
 """
 
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 from rpilinkd import __version__
 
+TICKS_PER_US = 100  # the trace's time unit is 10 ns
 _SYMBOLS = "!\"#$%&'()*+,-./:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~"
 
 
@@ -37,7 +39,7 @@ class VcdWriter:
         header = [
             f"$date {stamp} $end",
             f"$version rpilink-sim {__version__} $end",
-            "$timescale 1 us $end",
+            "$timescale 10 ns $end",
             "$scope module rpilink $end",
             *(f"$var wire 1 {sym} {name} $end" for name, sym in self._ids.items()),
             "$upscope $end",
@@ -58,7 +60,7 @@ class VcdWriter:
         names = list(self._ids)
         lines: list[str] = []
         for col in columns:
-            stamp: int = max(int(times[col]), self._last_time)
+            stamp: int = max(round(times[col] * TICKS_PER_US), self._last_time)
             if stamp != self._last_time:
                 lines.append(f"#{stamp}")
                 self._last_time = stamp

@@ -8,8 +8,10 @@ import time
 
 import numpy as np
 
+from rpilinkd.config import BusConfig
 from rpilinkd.phy import FrameReceived
-from rpilinkd.phy.codec import BusTiming, Masks, ReportDecoder, encode
+from rpilinkd.phy.codec import BusTiming, Masks, encode
+from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.pigpio import PigpioPhy
 from rpilinkd.phy.pigpiod import READ_CHUNK
 from rpilinkd.pins import DEFAULT_PINS
@@ -35,7 +37,8 @@ def ideal_reports(pulses: np.ndarray, sample_us: int) -> bytes:
 
 
 def codec_figures(frame_size: int, seconds: float) -> tuple[float, float]:
-    masks, timing = Masks.from_pins(DEFAULT_PINS), BusTiming(5, 5, 5, 5)
+    masks = Masks.from_pins(DEFAULT_PINS)
+    timing = BusTiming.from_config(BusConfig(sample_us=5))
     frames = [os.urandom(frame_size) for _ in range(max(1, 512 * 1024 // frame_size))]
     payload = sum(map(len, frames))
     stream = ideal_reports(encode(frames, masks, timing), 5)
@@ -74,7 +77,7 @@ async def goodput(sample_us: int, megabytes: float, frame_size: int = 1024) -> f
     """Frame bytes per second from a to b, in % of the raw line rate (one direction)."""
     proc, ports = start_sim(sample_us)
     try:
-        timing = BusTiming(sample_us, sample_us, sample_us, sample_us)
+        timing = BusTiming.from_config(BusConfig(sample_us=sample_us))
         a = PigpioPhy(
             host="127.0.0.1",
             port=ports["a"],

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from rpilinkd.config import BusConfig
 from rpilinkd.errors import PhyUnavailableError
 from rpilinkd.phy import FrameReceived, PhyBackend, open_with_retry
 from rpilinkd.phy.codec import BusTiming
@@ -19,6 +20,10 @@ from rpilinkd.phy.pigpio import WAVE_CBS, PigpioPhy
 from rpilinkd.pins import DEFAULT_PINS
 from rpilinkd.sim import SimConfig, Simulator
 from rpilinkd.testbed import free_port
+
+
+def timing(sample_us: int) -> BusTiming:
+    return BusTiming.from_config(BusConfig(sample_us=sample_us))
 
 
 def backend(port: int, timing: BusTiming, max_frame: int = 1024) -> PigpioPhy:
@@ -59,10 +64,10 @@ async def test_1000_frames_both_ways_at_s5() -> None:
     rng = random.Random(5)
     async with (
         Simulator(SimConfig(sample_us=5, seed=11)) as sim,
-        pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, b),
+        pair_on(sim, timing(5)) as (a, b),
     ):
         for sender, receiver in ((a, b), (b, a)):
-            frames = [rng.randbytes(rng.randint(1, 1024)) for _ in range(500)]
+            frames = [rng.randbytes(4 * rng.randint(1, 256)) for _ in range(500)]
             got: list[bytes] = []
             listener = asyncio.create_task(receive(receiver, got))
             await sender.drive_data(True)
@@ -85,7 +90,7 @@ def crc_ok(frame: bytes) -> bool:
 async def send_checked(sample_us: int, timing: BusTiming, count: int = 60) -> tuple[int, int, int]:
     """(frames intact, frames caught by the CRC, frames accepted although corrupted)."""
     rng = random.Random(sample_us)
-    frames = [with_crc(rng.randbytes(rng.randint(20, 300))) for _ in range(count)]
+    frames = [with_crc(rng.randbytes(4 * rng.randint(5, 75))) for _ in range(count)]
     async with (
         Simulator(SimConfig(sample_us=sample_us, seed=21)) as sim,
         pair_on(sim, timing) as (a, b),
@@ -103,8 +108,8 @@ async def send_checked(sample_us: int, timing: BusTiming, count: int = 60) -> tu
     return intact, caught, silently_wrong
 
 
-async def test_setup_below_the_sample_period_corrupts_and_is_caught() -> None:
-    intact, caught, silently_wrong = await send_checked(5, BusTiming(5, 2, 5, 5))
+async def test_a_hold_below_the_sample_period_corrupts_and_is_caught() -> None:
+    intact, caught, silently_wrong = await send_checked(5, BusTiming(5, 1, 3, 6))
     assert caught > 0 or intact < 60  # the emulator really loses strobes
     assert intact < 60
     assert silently_wrong == 0
@@ -113,13 +118,13 @@ async def test_setup_below_the_sample_period_corrupts_and_is_caught() -> None:
 @pytest.mark.parametrize("sample_us", [1, 5])
 async def test_default_timing_never_corrupts(sample_us: int) -> None:
     s = sample_us
-    assert await send_checked(s, BusTiming(s, s, s, s)) == (60, 0, 0)
+    assert await send_checked(s, timing(s)) == (60, 0, 0)
 
 
 async def test_wave_ids_and_control_blocks_stay_flat_over_10000_frames() -> None:
     async with (
         Simulator(SimConfig(sample_us=1, seed=31)) as sim,
-        pair_on(sim, BusTiming(1, 1, 1, 1)) as (a, _b),
+        pair_on(sim, timing(1)) as (a, _b),
     ):
         peak = {"ids": 0, "cbs": 0}
 
@@ -149,7 +154,7 @@ async def test_a_burst_cancelled_at_any_moment_leaves_no_wave_behind() -> None:
     rng = random.Random(5)
     async with (
         Simulator(SimConfig(sample_us=5, seed=32)) as sim,
-        pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, _b),
+        pair_on(sim, timing(5)) as (a, _b),
     ):
         await a.drive_data(True)
         for _ in range(40):
@@ -163,14 +168,14 @@ async def test_a_burst_cancelled_at_any_moment_leaves_no_wave_behind() -> None:
             board = sim.stats()["boards"]["a"]
             assert board["wave_ids_in_use"] == 0
             assert board["wave_cbs_in_use"] == 0
-        await a.send_frames([b"still works"])  # and the pool is usable
+        await a.send_frames([b"still works!"])  # and the pool is usable
 
 
 async def test_a_dead_pigpiod_fails_a_burst_at_once() -> None:
     """No cleanup waits for a reply on a connection that is gone."""
     async with (
         Simulator(SimConfig(sample_us=5, seed=33)) as sim,
-        pair_on(sim, BusTiming(5, 5, 5, 5)) as (a, _b),
+        pair_on(sim, timing(5)) as (a, _b),
     ):
         await a.drive_data(True)
         frames = [os.urandom(200) for _ in range(300)]
@@ -185,7 +190,7 @@ async def test_a_dead_pigpiod_fails_a_burst_at_once() -> None:
 
 async def test_unreachable_pigpiod_is_one_clear_error(caplog: pytest.LogCaptureFixture) -> None:
     port = free_port()
-    phy = backend(port, BusTiming(5, 5, 5, 5))
+    phy = backend(port, timing(5))
     with pytest.raises(PhyUnavailableError, match=f"127.0.0.1:{port}"):
         await phy.open()
     caplog.set_level(logging.INFO)
@@ -209,7 +214,7 @@ async def test_unreachable_pigpiod_is_one_clear_error(caplog: pytest.LogCaptureF
 
 async def test_pigpiod_restart_ends_the_stream_and_reopens() -> None:
     async with Simulator(SimConfig(seed=41)) as sim:
-        phy = backend(sim.port("b"), BusTiming(5, 5, 5, 5))
+        phy = backend(sim.port("b"), timing(5))
         await phy.open()
         await sim.restart_board("b", down_s=0.1)
         with pytest.raises(PhyUnavailableError, match="closed the connection"):

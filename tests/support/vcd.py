@@ -14,7 +14,7 @@ def high_fraction(path: Path, wire: str, start_us: float, end_us: float) -> floa
         if line.startswith("$var") and line.split()[4] == wire:
             symbol = line.split()[3]
         elif line.startswith("#"):
-            now = float(line[1:])
+            now = float(line[1:]) / 100  # the trace counts 10 ns
         elif symbol is not None and line[1:] == symbol and line[0] in "01x":
             high += _overlap(since, now, start_us, end_us) if level else 0.0
             level, since = (0 if line[0] == "0" else 1), now
