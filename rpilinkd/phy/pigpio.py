@@ -22,7 +22,7 @@ from typing import Any, Self
 from rpilinkd.config import FRAME_OVERHEAD, Config
 from rpilinkd.errors import PhyError, PhyTimeoutError, PhyUnavailableError
 from rpilinkd.phy.base import WORD, PhyBackend, PhyCapabilities
-from rpilinkd.phy.codec import U32, BusTiming, Masks, encode, frame_cost, pack_wvag
+from rpilinkd.phy.codec import U32, BusTiming, Encoder, Masks, frame_cost, pack_wvag
 from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
 from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream
@@ -69,6 +69,7 @@ class PigpioPhy(PhyBackend):
         self.host, self.port = host, port
         self.pins, self.timing, self.max_frame, self.timeout = pins, timing, max_frame, timeout
         self.masks = Masks.from_pins(pins)
+        self.encoder = Encoder(self.masks, timing)
         self._client: PigpiodClient | None = None
         self._stream: ReportStream | None = None
         self._decoder = ReportDecoder(self.masks)
@@ -259,7 +260,7 @@ class PigpioPhy(PhyBackend):
         live: deque[tuple[int, float]] = deque()  # (wave id, expected end)
         try:
             for index, wave_frames in enumerate(waves):
-                pulses = encode(wave_frames, self.masks, self.timing)
+                pulses = self.encoder.encode(wave_frames)
                 if len(live) == 2:
                     burst.delete(await self._wait_done(*live.popleft(), last=False))
                 wave_id = await burst.create(pulses)

@@ -10,7 +10,7 @@ import numpy as np
 
 from rpilinkd.config import BusConfig
 from rpilinkd.phy import FrameReceived
-from rpilinkd.phy.codec import BusTiming, Masks, encode
+from rpilinkd.phy.codec import BusTiming, Encoder, Masks, encode
 from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.pigpio import PigpioPhy
 from rpilinkd.phy.pigpiod import READ_CHUNK
@@ -43,7 +43,8 @@ def codec_figures(frame_size: int, seconds: float) -> tuple[float, float]:
     payload = sum(map(len, frames))
     stream = ideal_reports(encode(frames, masks, timing), 5)
     rates = []
-    for work in (lambda: encode(frames, masks, timing), lambda: decode(masks, stream)):
+    encoder = Encoder(masks, timing)
+    for work in (lambda: encoder.encode(frames), lambda: decode(masks, stream)):
         work()  # warm up: the first large allocations fault their pages in
         best, started = float("inf"), time.perf_counter()
         while time.perf_counter() - started < seconds:  # best run: the machine is shared
@@ -131,7 +132,8 @@ def run(quick: bool) -> dict[str, float | int | str]:
         figures[f"codec_decode_{size}B_frames_MBps"] = round(decode_rate, 1)
     for sample_us, megabytes in ((5, 0.5 if quick else 2.0), (1, 1.0 if quick else 5.0)):
         figures[f"goodput_s{sample_us}_pct"] = round(asyncio.run(goodput(sample_us, megabytes)), 1)
-        figures[f"line_rate_s{sample_us}_Bps"] = int(1e6 / (2 * sample_us))
+        line_rate = BusTiming.from_config(BusConfig(sample_us=sample_us)).line_rate_bps
+        figures[f"line_rate_s{sample_us}_Bps"] = int(line_rate)
     figures["note"] = (
         "goodput: 1 KiB frames a->b through rpilink-sim in its own process; frame bytes/s "
         "over the raw line rate, waves and Python turn-arounds included"
