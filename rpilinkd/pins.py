@@ -176,6 +176,13 @@ DEFAULT_PINS = PinMap()
 #: UART's GPIO 14 and 15 (disable the serial console: raspi-config, Interface Options).
 WIDE_PINS = PinMap(
     data=tuple(range(12, 28)),
-    stb_out=4, stb_in=5, frm_out=6, frm_in=7, req_out=8, req_in=9, rw_out=10, rw_in=11,
+    stb_out=4,
+    stb_in=5,
+    frm_out=6,
+    frm_in=7,
+    req_out=8,
+    req_in=9,
+    rw_out=10,
+    rw_in=11,
     allow_reserved=True,
-)  # fmt: skip
+)

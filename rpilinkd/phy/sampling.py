@@ -55,9 +55,12 @@ class SamplePeriodCheck:
                 "frames from %s arrive empty (%d of %d): pigpiod there seems to sample more "
                 "slowly (pigpiod -s) than bus.sample_us = %d. Start pigpiod with -s %d, or set "
                 "bus.sample_us to its -s on both Pis (docs/operations.md)",
-                self.where, self._empty, self._empty + self._frames, self.sample_us,
+                self.where,
+                self._empty,
+                self._empty + self._frames,
                 self.sample_us,
-            )  # fmt: skip
+                self.sample_us,
+            )
 
     def feed(self, ticks: U32) -> None:
         if self.done or not len(ticks):

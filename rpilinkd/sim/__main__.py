@@ -59,14 +59,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample-us-b", type=int, choices=SAMPLE_PERIODS_US, help="board b only")
     parser.add_argument("--wiring", type=Path, help="wiring file (TOML); default: the pin map")
     parser.add_argument(
-        "--report-rate", type=float, default=DEFAULT_REPORT_RATE, metavar="N",
+        "--width",
+        type=int,
+        default=8,
+        choices=(8, 16),
+        help="the default cable's data lines: 8, or 16 for the wide bus's pin map (8)",
+    )
+    parser.add_argument(
+        "--report-rate",
+        type=float,
+        default=DEFAULT_REPORT_RATE,
+        metavar="N",
         help="level changes a second each pigpiod can report (400000, a Pi 2B's measured "
         "ceiling); past it reports come late, then are lost; 0: no ceiling",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--buffer-ms", type=float, default=DEFAULT_BUFFER_MS,
+        "--buffer-ms",
+        type=float,
+        default=DEFAULT_BUFFER_MS,
         help="pigpiod's sample ring (its -b, 120 ms): how late a report may be before it is lost",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, help="random seed (sample phases, ticks, faults)")
     parser.add_argument("--vcd", type=Path, help="write every wire's changes to this VCD file")
     parser.add_argument("--control", type=Path, help="Unix socket for run-time control")
@@ -137,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         control=args.control,
         faults=tuple(args.fault),
         report_rate=args.report_rate,
+        width=args.width,
         buffer_ms=args.buffer_ms,
     )
     try:

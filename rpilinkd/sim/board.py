@@ -116,8 +116,13 @@ class Board:
         self._log_latch: list[U32] = []
         self.pass_state = (self.drive, self.latch)  # at the end of the last pass
         self._timed: list[tuple[float, int, int]] = []  # future latch writes (TRIG's end)
-        self.stats = {"commands": 0, "reports": 0, "reports_dropped": 0, "batches_dropped": 0,
-                      "reports_lost": 0}  # fmt: skip
+        self.stats = {
+            "commands": 0,
+            "reports": 0,
+            "reports_dropped": 0,
+            "batches_dropped": 0,
+            "reports_lost": 0,
+        }
 
     # -- time ---------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from rpilinkd.errors import SimError
 from rpilinkd.pigpio_protocol import COMMAND_NAMES, Err
+from rpilinkd.pins import DEFAULT_PINS, WIDE_PINS
 from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE, AlertThread
 from rpilinkd.sim.board import Board
 from rpilinkd.sim.commands import HANDLERS, Call
@@ -55,6 +56,7 @@ class SimConfig:
     report_rate: float = DEFAULT_REPORT_RATE  # changes/s a board's pigpiod can report (0: any)
     buffer_ms: float = DEFAULT_BUFFER_MS  # its sample ring (pigpiod -b)
     set_clear_gap_us: float = DEFAULT_SET_CLEAR_GAP_US  # a pulse's set write, then its clear
+    width: int = 8  # the default cable: the 8-bit bus's pin map, or the 16-bit one
 
     def sample_for(self, board: str) -> int:
         override = self.sample_us_a if board == "a" else self.sample_us_b
@@ -78,7 +80,10 @@ class Simulator:
         for board in self.boards.values():
             board.alerts = AlertThread(self.config.report_rate, self.config.buffer_ms)
             board.tx.set_clear_gap_us = self.config.set_clear_gap_us
-        self.base_wires = load_wiring(self.config.wiring) if self.config.wiring else default_wires()
+        pins = WIDE_PINS if self.config.width == 16 else DEFAULT_PINS
+        self.base_wires = (
+            load_wiring(self.config.wiring) if self.config.wiring else default_wires(pins)
+        )
         names = [w.name for w in self.base_wires]
         self.faults = Faults(random.Random(rng.random()), names, list(BOARDS))
         for spec in self.config.faults:

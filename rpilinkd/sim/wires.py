@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from rpilinkd.errors import SimError
 from rpilinkd.pigpio_protocol import PUD_DOWN, PUD_UP
-from rpilinkd.pins import DEFAULT_PINS, ControlLine
+from rpilinkd.pins import DEFAULT_PINS, ControlLine, PinMap
 
 U32 = npt.NDArray[np.uint32]
 
@@ -47,13 +47,13 @@ class Wire:
     stuck: int | None = None
 
 
-def default_wires() -> list[Wire]:
-    """The project's default cable: D0-D7 straight, control lines crossed."""
+def default_wires(pins: PinMap = DEFAULT_PINS) -> list[Wire]:
+    """The project's cable for a pin map: data lines straight, control lines crossed."""
     names: dict[tuple[int, int], str] = {}
-    for index, gpio in enumerate(DEFAULT_PINS.data):
+    for index, gpio in enumerate(pins.data):
         names[(gpio, gpio)] = f"D{index}"
     for line in ControlLine:
-        out_pin, in_pin = DEFAULT_PINS.out_pin(line), DEFAULT_PINS.in_pin(line)
+        out_pin, in_pin = pins.out_pin(line), pins.in_pin(line)
         names[(out_pin, in_pin)] = f"{line.name}_AB"  # a's output to b's input
         names[(in_pin, out_pin)] = f"{line.name}_BA"
     return [Wire(name, a, b) for (a, b), name in names.items()]

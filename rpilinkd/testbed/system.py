@@ -139,14 +139,17 @@ class System:
         daemon_sample_us: int | None = None,  # what the daemons are told (default: the truth)
         sim_args: tuple[str, ...] = (),
         node_names: dict[str, str] | None = None,  # e.g. both "raspberrypi"
+        width: int = 8,  # the bus's data lines (16: the wide bus and its pin map)
     ) -> None:
         self.workdir = workdir
         self.sample_us = sample_us
         self.control = workdir / "sim.sock"
-        self.sim_args = sim_args
         self.node_names = node_names or {}
         self.sim: Child | None = None
-        bus = f"[bus]\nsample_us = {daemon_sample_us or sample_us}\n"
+        bus = f"[bus]\nsample_us = {daemon_sample_us or sample_us}\nwidth = {width}\n"
+        if width == 16:  # the emulator's cable must carry the wide map
+            sim_args = (*sim_args, "--width", "16")
+        self.sim_args = sim_args
         self.config_text = bus + config
         self.daemons: dict[str, Daemon] = {}
 
