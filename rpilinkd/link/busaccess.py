@@ -8,13 +8,28 @@ lines at once:
 
 * The master drives the data lines only while its RW is low and the slave's
   RW has been seen low since its last grant.
-* A slave asks with REQ. The master, at the end of a burst, releases the data
-  lines and, **once the backend confirms**, raises RW (the grant).
-* The slave answers a fresh grant (RW went low since its last turn): REQ low,
-  RW high (the acknowledgement), claims the data lines and transmits. At the
-  end of its turn it releases the data lines and, **once confirmed**, lowers RW.
+* The master hands the bus over by releasing the data lines and, **once the
+  backend confirms**, raising RW (the grant).
+* The slave answers every fresh grant (RW went low since its last turn): REQ
+  low, RW high (the acknowledgement). It drives the data lines only while it
+  has something to send (claimed after the acknowledgement, released after the
+  burst), and hands the bus back by releasing them and, **once confirmed**,
+  lowering RW.
 * The master revokes a grant (RW low) only after it has seen the
   acknowledgement, and drives again only after the slave's RW fell.
+
+"Once confirmed" means ordered after on the wire: a backend that applies one
+queue of commands in order (one pigpiod socket) may take the release and the
+write that follows it in one round trip.
+
+When turns end (docs/protocol.md §2.4): a holder with nothing to send keeps
+the bus at rest, so a run of messages the same way never waits for a
+turn-around; after a burst the peer must answer (sequenced frames, a hello)
+and with nothing more to send, it hands the bus over at once, so the answer
+does not wait for a request. When the slave asks (REQ), the master gives the
+bus up after the current burst once it has nothing more to send or has held
+the bus for ``turn_ms``; when the master revokes (it does so only when it has
+something to send), the slave gives it back after its current burst.
 
 Seeing the peer's presence signature (REQ and RW high from a slave, or REQ
 from the master) while up means it is arbitrating again: release the data
@@ -29,7 +44,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from rpilinkd.link.arbiter import REQ, RW, Arbiter, Phase, Role
+from rpilinkd.link.arbiter import FRM, REQ, RW, Arbiter, Phase, Role
 from rpilinkd.pins import ControlLine
 
 Levels = Mapping[ControlLine, bool]
@@ -62,6 +77,7 @@ class Turn(enum.Enum):
     LENT = "lent"  # master: released, grant up, waiting for the slave's turn to end
     IDLE = "idle"  # slave: not ours
     REQUESTING = "requesting"  # slave: REQ up, waiting for a fresh grant
+    HOLDING = "holding"  # slave: the turn is ours (RW up), the data lines let go till we send
     RETURNING = "returning"  # slave: released, RW low, waiting for the grant to fall
 
 
@@ -95,11 +111,12 @@ class BusAccess:
         self._driving = False  # confirmed by the backend
         self._claiming = False  # a claim asked for and not yet confirmed
         self._reset_when_released = False
-        self._want = self._bursting = False
+        self._want = self._ask = self._bursting = False
+        self._hand_over = False  # the last burst wants an answer: give the bus after it
         self._since = self._now = now  # when the current turn began; the latest time seen
         self._grant_fell = True  # slave: the master's RW was low since our last turn
         self._acked = False  # master: the slave acknowledged the current grant
-        self.counters = {"turns_granted": 0, "turns_taken": 0, "restarts": 0}
+        self.counters = {"turns_granted": 0, "turns_taken": 0, "restarts": 0, "collisions": 0}
         self._restart(now)
 
     # -- what the driver reads --------------------------------------------------------
@@ -153,9 +170,7 @@ class BusAccess:
         turn_end = self._since + self.turn_s
         if turn_end <= self._now:
             return None  # already past: the next burst_done or line change acts on it
-        if self.turn is Turn.OWN or (self.turn is Turn.LENT and self._acked and self._want):
-            return turn_end
-        return None
+        return turn_end if self.turn is Turn.OWN else None
 
     # -- what the driver feeds -------------------------------------------------------------
 
@@ -166,6 +181,17 @@ class BusAccess:
             self._after_arbitration(now)
         else:
             self._turn_around(now)
+
+    def frame_seen(self, now: float) -> None:
+        """The peer put a frame on the data lines. If we hold them too, it believes the
+        bus is its own (a cut or lying control wire): let go at once and start over."""
+        ours = self._driving or self._claiming or self.turn in (Turn.OWN, Turn.CLAIMING)
+        if self.role is not None and ours:
+            self.counters["collisions"] += 1
+            self._events.append(
+                BusLost("the peer sent a frame while we held the data lines: a cut control wire?")
+            )
+            self._restart(now)
 
     def handle_timer(self, now: float) -> None:
         if self.role is None:
@@ -197,15 +223,22 @@ class BusAccess:
                 self.turn, self._grant_fell = Turn.RETURNING, not self.peer[RW]
         self._turn_around(now)
 
-    def want_bus(self, want: bool, now: float) -> None:
+    def want_bus(self, want: bool, now: float, *, ask: bool | None = None) -> None:
+        """``want``: there is something to send while we hold the bus; ``ask``: it is
+        worth asking the peer for the bus (default: ``want``). An acknowledgement is
+        wanted but not asked for: the peer hands the bus over when it awaits one."""
         self._want = want
+        self._ask = want if ask is None else ask
         self._turn_around(now)
 
     def burst_started(self, now: float) -> None:
         self._bursting = True
 
-    def burst_done(self, now: float) -> None:
+    def burst_done(self, now: float, *, answer_expected: bool = False) -> None:
+        """The burst is on the wire; ``answer_expected``: it carried frames the peer
+        must answer, so hand the bus over unless there is more to send."""
         self._bursting = False
+        self._hand_over = self._hand_over or answer_expected
         self._turn_around(now)
 
     def restart(self, now: float) -> None:
@@ -221,7 +254,7 @@ class BusAccess:
     def _restart(self, now: float) -> None:
         self.role = None
         self.turn = Turn.IDLE
-        self._bursting = False
+        self._bursting = self._hand_over = False
         self._request = False  # never arbitrate while driving: release first
         if self._driving or self._claiming:
             # keep our outputs (a slave's RW high) until the drivers are off, or the
@@ -256,9 +289,13 @@ class BusAccess:
         """Whether the turn we hold should end after the current burst."""
         if self.turn is not Turn.OWN:
             return False
-        if self.role is Role.MASTER:
-            return self.peer[REQ] and (not self._want or self._held_long)
-        return not self._want or self._held_long or not self.peer[RW]
+        if self._hand_over and not self._want:
+            return True
+        if self.role is Role.SLAVE:
+            # revoked: stop driving after this burst. A master that misread RW (a cut
+            # wire reads low) may already drive; the shorter our turn, the less harm
+            return not self.peer[RW]
+        return self.peer[REQ] and (not self._want or self._held_long)
 
     @property
     def _held_long(self) -> bool:
@@ -276,7 +313,7 @@ class BusAccess:
             self._restart(now)
             return
         if self.turn is Turn.OWN and self._turn_ending and not self._bursting:
-            self.turn, self._request = Turn.RELEASING, False
+            self.turn, self._request, self._hand_over = Turn.RELEASING, False, False
         if self.role is Role.MASTER:
             self._master(now)
         else:
@@ -287,9 +324,11 @@ class BusAccess:
         if self.turn is Turn.LENT:
             if peer[RW]:
                 self._acked = True
-            if self._acked and self._want and now - self._since >= self.turn_s:
+            if self._acked and self._ask:
                 self._set(RW, False)  # revoke: only after the acknowledgement
-            if self._acked and not peer[RW]:  # the slave let go
+            # the slave let go: its RW fell after its last frame ended (FRM low). RW low
+            # in mid-frame is a cut or lying wire, never a release: keep off the lines
+            if self._acked and not peer[RW] and not peer[FRM]:
                 self._set(RW, False)
                 self.turn, self._request = Turn.CLAIMING, True
 
@@ -297,14 +336,27 @@ class BusAccess:
         peer = self.peer
         if not peer[RW]:
             self._grant_fell = True
+        if self.turn is Turn.OWN and not (self._want or self._bursting):
+            # resting: keep the turn but drive nothing, so a master that misreads RW
+            # (a cut wire reads low) never finds us on the data lines
+            self.turn, self._request = Turn.HOLDING, False
+        if self.turn is Turn.HOLDING and not peer[RW]:  # revoked: nothing to let go
+            self._set(RW, False)
+            self.turn = Turn.RETURNING
+        if self.turn is Turn.HOLDING and self._want:
+            self.turn, self._request, self._since = Turn.CLAIMING, True, now
         if self.turn is Turn.RETURNING and self._grant_fell:
             self.turn = Turn.IDLE
-        if self.turn is Turn.IDLE and self._want:
+        if self.turn is Turn.IDLE and self._ask:
             self._set(REQ, True)
             self.turn = Turn.REQUESTING
-        if self.turn is Turn.REQUESTING and peer[RW] and self._grant_fell:
+        if self.turn in (Turn.IDLE, Turn.REQUESTING) and peer[RW] and self._grant_fell:
             self._set(REQ, False)  # REQ falls before RW rises: never the presence signature
-            self._set(RW, True)
+            self._set(RW, True)  # every fresh grant is acknowledged, asked for or not
             self._grant_fell = False
-            self.turn, self._request, self._since = Turn.CLAIMING, True, now
             self.counters["turns_taken"] += 1
+            self._since = now
+            if self._want:
+                self.turn, self._request = Turn.CLAIMING, True
+            else:
+                self.turn = Turn.HOLDING

@@ -50,7 +50,7 @@ from rpilinkd.link.stats import LinkStats
 from rpilinkd.link.window import ReceiveWindow, RttEstimator, SendWindow, seq_diff
 
 PROTOCOL_VERSION = 1
-ACK_DELAY_S = 0.001  # gather the acknowledgement of a burst into one ACK frame
+ACK_DELAY_S = 0.02  # an owed ACK goes out with our next burst; only this late asks for the bus
 VERDICT_TIMEOUT_S = 30.0  # a peer that never answers a whole message: fail it
 MAX_PORT = 0xFFFF
 TX_ERRORS_CAP = 256  # the counter saturates at bus-off, so a mended cable recovers
@@ -89,6 +89,7 @@ class Connection:
         self.outbox = Outbox()  # survives link drops (resumption)
         self._verdicts = VerdictMemory()  # of the current peer epoch's messages
         self._drop = DownReason.STOPPED  # why the link last went down
+        self.answer_expected = False  # the last frames_to_send owes the peer a reply
         self._reset_session()
 
     # -- life cycle (driven by the bus-access machine) --------------------------------
@@ -301,6 +302,12 @@ class Connection:
                 self._fail(message_id, "delivery_failed", "the peer never answered")
 
     def wants_to_send(self, now: float) -> bool:
+        """Whether ``frames_to_send`` would give something now (an owed ACK included)."""
+        return self._ack_due is not None or self.needs_bus(now)
+
+    def needs_bus(self, now: float) -> bool:
+        """Whether to ask the peer for the bus: anything but an ACK that is not yet due
+        (the peer hands the bus over after every burst it wants answered)."""
         if self.state is LinkState.ARBITRATING:
             return self._hello_due is not None and self._hello_due <= now
         if self.state is not LinkState.UP:
@@ -317,10 +324,14 @@ class Connection:
     # -- the wire: sending -----------------------------------------------------------------------
 
     def frames_to_send(self, now: float, max_frames: int | None = None) -> list[bytes]:
+        """What to put on the wire now; ``answer_expected`` says whether the peer owes
+        a reply to them (the bus hands itself over after such a burst)."""
         out: list[bytes] = []
+        self.answer_expected = False
         if self.state is LinkState.ARBITRATING:
             if self._hello_due is not None and self._hello_due <= now:
                 out.append(self._hello_frame())
+                self.answer_expected = True
                 self._hello_due = now + self.config.rto_initial_ms / 1e3
         elif self.state is LinkState.UP:
             limit = max_frames if max_frames is not None else 1 << 30
@@ -333,9 +344,10 @@ class Connection:
                     break
                 entry = self._window.push(self._queue.popleft(), now)
                 out.append(self._stamp(entry.frame, seq=entry.seq))
+            self.answer_expected = bool(out)  # hellos and sequenced frames: all answered
             keepalive_due = now - self._last_tx >= self.config.keepalive_ms / 1e3
-            ack_due = self._ack_due is not None and self._ack_due <= now
-            if (ack_due and (not out or self._rx.held)) or (keepalive_due and not out):
+            ack_owed = self._ack_due is not None
+            if (ack_owed and (not out or self._rx.held)) or (keepalive_due and not out):
                 out.append(self._stamp(Frame(Kind.ACK, payload=SACK.pack(self._rx.sack()))))
             if out:
                 self._ack_due = None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import enum
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -44,10 +45,18 @@ if TYPE_CHECKING:
     from rpilinkd.config import Config
 
 _LOGGER = logging.getLogger(__name__)
-FIRST_RETRY_S = 0.1
-WORD = (
-    4  # frames are whole 32-bit words  # reconnecting: the first wait, doubled up to pigpio.retry_s
-)
+FIRST_RETRY_S = 0.1  # reconnecting: the first wait, doubled up to pigpio.retry_s
+WORD = 4  # frames are whole 32-bit words
+
+
+class DataLines(enum.Enum):
+    """A step of :meth:`PhyBackend.apply` on the data lines."""
+
+    CLAIM = "claim"  # outputs, latched low first
+    RELEASE = "release"  # inputs (pulled down), any waveform stopped first
+
+
+BusStep = Levels | DataLines
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,20 @@ class PhyBackend(abc.ABC):
 
         Releasing first stops any waveform still on the wire.
         """
+
+    async def apply(self, steps: Sequence[BusStep]) -> None:
+        """Control writes and data-line claims and releases, applied in this order.
+
+        Returns once all are done. Each step takes effect after the one before it,
+        so "release, then grant" is safe in one call; a backend that applies one
+        queue of commands in order sends the whole call as one batch (pigpio: one
+        round trip instead of one per step).
+        """
+        for step in steps:
+            if isinstance(step, DataLines):
+                await self.drive_data(step is DataLines.CLAIM)
+            else:
+                await self.set_controls(step)
 
     @abc.abstractmethod
     async def send_frames(self, frames: Sequence[bytes]) -> None:

@@ -2,54 +2,39 @@
 
 The same code drives pigpiod on a Pi and ``rpilink-sim``. Sending encodes a
 burst of frames into pulses, splits them into waves that respect pigpio's
-limits (5,461 pulses per WVAG, the shared CB/OOL pool), and plays them back to
-back: the first wave with ONE_SHOT, each next one with ONE_SHOT_SYNC, created
-while its predecessor plays, so the wire does not idle inside a burst. Every
-wave is padded with WVCAP to the same share of the pool, so a deleted wave's
-slot is always reused exactly and wave ids and control blocks never leak
-(pigpio issue #126). Receiving reads the NOIB stream in large chunks and
-decodes it with numpy (codec.py).
+limits (5,461 pulses per WVAG, the shared CB/OOL pool) and plays them back to
+back (waves.py). Bus steps (control writes, claiming and releasing the data
+lines) go to pigpiod as one batch per call. Receiving reads the NOIB stream in
+large chunks and decodes it with numpy (decoder.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Sequence
 from typing import Any, Self
 
 from rpilinkd.config import FRAME_OVERHEAD, Config
-from rpilinkd.errors import PhyError, PhyTimeoutError, PhyUnavailableError
-from rpilinkd.phy.base import WORD, PhyBackend, PhyCapabilities
-from rpilinkd.phy.codec import U32, BusTiming, Encoder, Masks, frame_cost, pack_wvag
+from rpilinkd.errors import PhyError, PhyUnavailableError
+from rpilinkd.phy.base import WORD, BusStep, DataLines, PhyBackend, PhyCapabilities
+from rpilinkd.phy.codec import BusTiming, Encoder, Masks
 from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
-from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream
+from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream, Request
 from rpilinkd.phy.sampling import SamplePeriodCheck
+from rpilinkd.phy.waves import WaveBurst, wave_groups
 from rpilinkd.pigpio_protocol import (
     MODE_INPUT,
     MODE_OUTPUT,
     PUD_DOWN,
-    WAVE_MODE_ONE_SHOT,
-    WAVE_MODE_ONE_SHOT_SYNC,
-    WAVE_START_DELAY_US,
-    WAVE_USABLE_CBS,
-    WAVE_USABLE_OOL,
-    WVAG_MAX_PULSES,
     Cmd,
 )
 from rpilinkd.pins import ControlLine, PinMap
 
 _LOGGER = logging.getLogger(__name__)
 
-WAVE_PAD_PERCENT = 45  # two padded waves fit in the pool with room to spare
-WAVE_CBS = WAVE_USABLE_CBS * WAVE_PAD_PERCENT // 100
-WAVE_OOL = WAVE_USABLE_OOL * WAVE_PAD_PERCENT // 100
-START_DELAY_S = WAVE_START_DELAY_US * 1e-6
-POLL_S = 0.0005
 MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
-TIMER_GRAIN_S = 0.001  # asyncio's sleeps end on whole milliseconds (epoll)
 
 
 class PigpioPhy(PhyBackend):
@@ -169,8 +154,7 @@ class PigpioPhy(PhyBackend):
         """Leave the pins safe: no wave, data lines inputs, control outputs low."""
         try:
             if self._client is not None and self._client.connected:
-                await self._release()
-                await self.set_controls(dict.fromkeys(ControlLine, False))
+                await self.apply([DataLines.RELEASE, dict.fromkeys(ControlLine, False)])
         except (PhyError, OSError):
             pass  # closing anyway; pigpiod may be gone
         await self._disconnect()
@@ -203,12 +187,38 @@ class PigpioPhy(PhyBackend):
 
     async def set_controls(self, levels: Levels) -> None:
         """Clears go first, then sets (two bank writes, in that order)."""
-        set_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if up)
-        clear_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if not up)
-        requests = [(Cmd.BC1, clear_mask, 0, b"")] if clear_mask else []
-        requests += [(Cmd.BS1, set_mask, 0, b"")] if set_mask else []
+        await self.apply([levels])
+
+    async def apply(self, steps: Sequence[BusStep]) -> None:
+        """All steps as one batch of pigpiod commands: one socket runs them in order."""
+        requests: list[Request] = []
+        driving = self._driving
+        for step in steps:
+            if step is DataLines.CLAIM:
+                requests.append((Cmd.BC1, self.pins.data_mask, 0, b""))  # latch low first
+                requests += [(Cmd.MODES, gpio, MODE_OUTPUT, b"") for gpio in self.pins.data]
+                driving = True
+            elif step is DataLines.RELEASE:
+                requests += self._release_requests()
+                self._driving = driving = False  # no wave may start from now on
+            else:
+                requests += self._control_requests(step)
         if requests:
             await self.client.batch(requests)
+        self._driving = driving
+
+    def _control_requests(self, levels: Levels) -> list[Request]:
+        set_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if up)
+        clear_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if not up)
+        requests: list[Request] = [(Cmd.BC1, clear_mask, 0, b"")] if clear_mask else []
+        requests += [(Cmd.BS1, set_mask, 0, b"")] if set_mask else []
+        return requests
+
+    def _release_requests(self) -> list[Request]:
+        frame_lines = self.masks.stb_out | self.masks.frm_out
+        requests: list[Request] = [(Cmd.WVHLT, 0, 0, b""), (Cmd.BC1, frame_lines, 0, b"")]
+        requests += [(Cmd.MODES, gpio, MODE_INPUT, b"") for gpio in self.pins.data]
+        return requests
 
     async def read_controls(self) -> Levels:
         return self._decoder.levels_of(await self.client.command(Cmd.BR1))
@@ -216,20 +226,7 @@ class PigpioPhy(PhyBackend):
     # -- data lines ---------------------------------------------------------------------
 
     async def drive_data(self, enable: bool) -> None:
-        if enable:
-            requests = [(Cmd.BC1, self.pins.data_mask, 0, b"")]  # latches low before driving
-            requests += [(Cmd.MODES, gpio, MODE_OUTPUT, b"") for gpio in self.pins.data]
-            await self.client.batch(requests)
-            self._driving = True
-        else:
-            await self._release()
-
-    async def _release(self) -> None:
-        self._driving = False
-        frame_lines = self.masks.stb_out | self.masks.frm_out
-        requests = [(Cmd.WVHLT, 0, 0, b""), (Cmd.BC1, frame_lines, 0, b"")]
-        requests += [(Cmd.MODES, gpio, MODE_INPUT, b"") for gpio in self.pins.data]
-        await self.client.batch(requests)
+        await self.apply([DataLines.CLAIM if enable else DataLines.RELEASE])
 
     async def send_frames(self, frames: Sequence[bytes]) -> None:
         if not self._driving:
@@ -248,55 +245,13 @@ class PigpioPhy(PhyBackend):
         self.stats["bytes_sent"] += sum(map(len, frames))
 
     async def _play(self, waves: list[Sequence[bytes]]) -> None:
-        """Play waves back to back, two in pigpiod at a time, deleting each when done.
-
-        Each wave is encoded just before it is created, while the one before it
-        plays, so a long burst costs no encoding time up front. The burst owns
-        every wave it creates, from the moment pigpiod names it: a cancelled or
-        failed burst halts the transmitter and deletes them all, without waiting.
-        """
-        loop = asyncio.get_running_loop()
-        burst = WaveBurst(self.client)
-        live: deque[tuple[int, float]] = deque()  # (wave id, expected end)
+        """Play the waves (waves.py); each is encoded just before it is sent, while
+        the one before it plays, so a long burst costs no encoding time up front."""
+        burst = WaveBurst(self.client, self.where)
         try:
-            for index, wave_frames in enumerate(waves):
-                pulses = self.encoder.encode(wave_frames)
-                if len(live) == 2:
-                    burst.delete(await self._wait_done(*live.popleft(), last=False))
-                wave_id = await burst.create(pulses)
-                mode = WAVE_MODE_ONE_SHOT if index == 0 else WAVE_MODE_ONE_SHOT_SYNC
-                await self.client.command(Cmd.WVTXM, wave_id, mode)
-                micros = float(pulses[:, 2].sum()) * 1e-6
-                start = loop.time() + START_DELAY_S if not live else max(live[-1][1], loop.time())
-                live.append((wave_id, start + micros))
-                self.stats["waves_sent"] += 1
-            while live:
-                burst.delete(await self._wait_done(*live.popleft(), last=not live))
+            await burst.play(self.encoder.encode(frames) for frames in waves)
         finally:
-            burst.close()
-
-    async def _wait_done(self, wave_id: int, expected_end: float, *, last: bool) -> int:
-        """Sleep until the wave should be over, then poll pigpiod; returns the wave's id.
-
-        asyncio's timers fire on epoll's 1 ms grid, so a short wave (an ACK is
-        ~0.1 ms) would cost a whole millisecond per turn-around: sleep only the
-        part of the wait beyond that grain, and poll (a round trip) near the end.
-        """
-        loop = asyncio.get_running_loop()
-        if expected_end - loop.time() > TIMER_GRAIN_S:
-            await asyncio.sleep(expected_end - loop.time() - TIMER_GRAIN_S)
-        deadline = max(expected_end, loop.time()) + 1.0 + self.timeout
-        while True:
-            if last:
-                busy = await self.client.command(Cmd.WVBSY)
-            else:
-                busy = int(await self.client.command(Cmd.WVTAT, check=False) == wave_id)
-            if not busy:
-                return wave_id
-            if loop.time() > deadline:
-                raise PhyTimeoutError(f"wave {wave_id} on {self.where} did not finish")
-            if loop.time() > expected_end + TIMER_GRAIN_S:
-                await asyncio.sleep(POLL_S)  # late: pigpiod is slow, do not hammer it
+            self.stats["waves_sent"] += burst.waves_sent
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -321,68 +276,3 @@ class PigpioPhy(PhyBackend):
                     self.stats["bytes_received"] += len(event.data)
                 self._deliver(event)
         self._fail(PhyUnavailableError(f"pigpiod at {self.where} closed the connection"))
-
-
-class WaveBurst:
-    """The waves of one burst: each created wave is deleted exactly once, whatever happens.
-
-    A wave belongs to the burst as soon as pigpiod's reply names it, even when
-    the task that asked was cancelled before the reply came (the reply future
-    survives its waiter). Deleting never waits: WVDEL is fired and forgotten,
-    and on a dead connection there is nothing to delete (the next open's WVCLR
-    starts pigpiod's pool from scratch).
-    """
-
-    def __init__(self, client: PigpiodClient) -> None:
-        self.client = client
-        self.owned: set[int] = set()
-        self.closed = False
-
-    async def create(self, pulses: U32) -> int:
-        requests = [
-            (Cmd.WVNEW, 0, 0, b""),
-            (Cmd.WVAG, 0, 0, pack_wvag(pulses)),
-            (Cmd.WVCAP, WAVE_PAD_PERCENT, 0, b""),
-        ]
-        futures = [self.client.send(*request) for request in requests]
-        futures[-1].add_done_callback(self._created)
-        return (await self.client.results(requests, futures))[-1]
-
-    def _created(self, future: asyncio.Future[int]) -> None:
-        if future.cancelled() or future.exception() is not None or future.result() < 0:
-            return
-        if self.closed:  # the burst ended before pigpiod answered
-            self.client.fire(Cmd.WVDEL, future.result())
-        else:
-            self.owned.add(future.result())
-
-    def delete(self, wave_id: int) -> None:
-        self.owned.discard(wave_id)
-        self.client.fire(Cmd.WVDEL, wave_id)
-
-    def close(self) -> None:
-        """End the burst: a wave still owned means it was cut short, so halt it first."""
-        self.closed = True
-        if self.owned:
-            self.client.fire(Cmd.WVHLT)
-        for wave_id in sorted(self.owned):
-            self.client.fire(Cmd.WVDEL, wave_id)
-        self.owned.clear()
-
-
-def wave_groups(frames: Sequence[bytes], width: int = 8) -> list[tuple[int, int]]:
-    """Cut a burst into waves of whole frames within pigpio's limits: (first, end) indexes.
-
-    Costs per frame from codec.frame_cost; a wave also takes one start-delay CB.
-    """
-    groups: list[tuple[int, int]] = []
-    start = pulses = cbs = ools = 0
-    for index, frame in enumerate(frames):
-        p, c, o = frame_cost(len(frame), width)
-        full = pulses + p > WVAG_MAX_PULSES or cbs + c > WAVE_CBS - 1 or ools + o > WAVE_OOL
-        if index > start and full:
-            groups.append((start, index))
-            start, pulses, cbs, ools = index, 0, 0, 0
-        pulses, cbs, ools = pulses + p, cbs + c, ools + o
-    groups.append((start, len(frames)))
-    return groups

@@ -93,19 +93,15 @@ class PigpiodClient:
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         error = PhyUnavailableError(f"pigpiod at {self.where} closed the connection")
+        held = b""  # part of a reply
         try:
-            while True:
-                reply = await reader.readexactly(16)
-                if not self._pending:
-                    _LOGGER.warning("pigpiod at %s sent a reply nobody asked for", self.where)
-                    continue
-                cmd, future = self._pending.popleft()
-                layout = REPLY_UNSIGNED if cmd in UNSIGNED_RESULTS else REPLY_SIGNED
-                if not future.done():
-                    future.set_result(layout.unpack(reply)[3])
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            if isinstance(exc, ConnectionError):
-                error = PhyUnavailableError(f"pigpiod at {self.where}: {exc}")
+            while chunk := await reader.read(READ_CHUNK):
+                data, whole = held + chunk, (len(held) + len(chunk)) // 16 * 16
+                held = data[whole:]
+                for offset in range(0, whole, 16):
+                    self._settle(data[offset : offset + 16])
+        except ConnectionError as exc:
+            error = PhyUnavailableError(f"pigpiod at {self.where}: {exc}")
         finally:
             self._lost = error
             while self._pending:
@@ -113,8 +109,25 @@ class PigpiodClient:
                 if not future.done():
                     future.set_exception(error)
 
+    def _settle(self, reply: bytes) -> None:
+        if not self._pending:
+            _LOGGER.warning("pigpiod at %s sent a reply nobody asked for", self.where)
+            return
+        cmd, future = self._pending.popleft()
+        layout = REPLY_UNSIGNED if cmd in UNSIGNED_RESULTS else REPLY_SIGNED
+        if not future.done():
+            future.set_result(layout.unpack(reply)[3])
+
     def send(self, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"") -> asyncio.Future[int]:
         """Write one request now; its result comes in the returned future.
+
+        Raises:
+            PhyUnavailableError: the connection is gone (checked before writing).
+        """
+        return self.send_many([(cmd, p1, p2, ext)])[0]
+
+    def send_many(self, requests: Sequence[Request]) -> list[asyncio.Future[int]]:
+        """Write requests now, in one write (one syscall); their results in futures.
 
         Raises:
             PhyUnavailableError: the connection is gone (checked before writing).
@@ -123,12 +136,16 @@ class PigpiodClient:
             raise self._lost
         if self._writer is None or self._writer.is_closing():
             raise PhyUnavailableError(f"pigpiod at {self.where} is not connected")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_retrieve)
-        self._pending.append((cmd, future))
-        self._writer.write(pack_request(cmd, p1, p2, ext))
-        self.commands_sent += 1
-        return future
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[int]] = []
+        for cmd, _, _, _ in requests:
+            future: asyncio.Future[int] = loop.create_future()
+            future.add_done_callback(_retrieve)
+            self._pending.append((cmd, future))
+            futures.append(future)
+        self._writer.write(b"".join(pack_request(*request) for request in requests))
+        self.commands_sent += len(requests)
+        return futures
 
     def fire(self, cmd: int, p1: int = 0, p2: int = 0) -> None:
         """Send a command whose answer nobody waits for (cleanup that must never block);
@@ -151,9 +168,7 @@ class PigpiodClient:
 
     async def batch(self, requests: Sequence[Request], *, check: bool = True) -> list[int]:
         """Send several commands back to back and wait for all their results, in order."""
-        return await self.results(
-            requests, [self.send(*request) for request in requests], check=check
-        )
+        return await self.results(requests, self.send_many(requests), check=check)
 
     async def results(
         self,

@@ -29,7 +29,7 @@ from rpilinkd.link.arbiter import Phase, Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
 from rpilinkd.link.events import DownReason
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
-from rpilinkd.phy.base import FIRST_RETRY_S
+from rpilinkd.phy.base import FIRST_RETRY_S, BusStep, DataLines
 
 _LOGGER = logging.getLogger(__name__)
 EventSink = Callable[[Any, float], None]
@@ -248,6 +248,8 @@ class LinkDriver:
         async for event in self.phy.events():
             now = self.now()
             if isinstance(event, FrameReceived):
+                if self.bus is not None:
+                    self.bus.frame_seen(now)
                 self.connection.receive_frame(event.data, now)
             elif isinstance(event, ControlsChanged) and self.bus is not None:
                 self.bus.peer_lines(event.levels, now)
@@ -265,51 +267,62 @@ class LinkDriver:
     async def _pump(self) -> None:
         bus, connection = self.bus, self.connection
         assert bus is not None
+        self._wake.clear()  # a wake from here on (the receiver runs meanwhile) is kept
         now = self.now()
         for machine in (bus, connection):
             timer = machine.get_timer()
             if timer is not None and timer <= now:
                 machine.handle_timer(now)
         self._drain_connection(now)
-        bus.want_bus(connection.wants_to_send(now), now)
+        bus.want_bus(connection.wants_to_send(now), now, ask=connection.needs_bus(now))
         await self._apply_bus()
         if bus.may_transmit and connection.wants_to_send(self.now()) and self._tx is None:
             self._tx = asyncio.create_task(self._transmit(bus), name="link transmit")
         deadlines = [t for t in (bus.get_timer(), connection.get_timer()) if t is not None]
         timeout = max(0.0, min(deadlines) - self.now()) if deadlines else None
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _apply_bus(self) -> None:
+        """Apply what the bus machine asks for, as one backend call.
+
+        The machine is told a claim or release is done as soon as it is queued: the
+        backend applies the call's steps in order, so the writes that must wait for
+        it (the grant after a release) follow it in the same call.
+        """
         bus = self.bus
         assert bus is not None
         while True:
-            await self.phy.debounce_strobes(bus.debounce_strobes)
-            for levels in coalesce(bus.writes()):
-                await self.phy.set_controls(levels)
+            steps: list[BusStep] = []
+            while True:
+                await self.phy.debounce_strobes(bus.debounce_strobes)
+                steps += coalesce(bus.writes())
+                request = bus.data_request()
+                if request is True:
+                    steps.append(DataLines.CLAIM)
+                    bus.data_claimed(self.now())
+                elif request is False:
+                    await self._cancel_tx()
+                    steps.append(DataLines.RELEASE)
+                    bus.data_released(self.now())
+                while (event := bus.next_event()) is not None:
+                    self._bus_event(event)
+                if not (bus.writes_pending or bus.has_request):
+                    break  # else the steps just queued produced more to do
+            if steps:
+                await self.phy.apply(steps)
             bus.writes_applied(self.now())
-            request = bus.data_request()
-            if request is True:
-                await self.phy.drive_data(True)
-                bus.data_claimed(self.now())
-            elif request is False:
-                await self._cancel_tx()
-                await self.phy.drive_data(False)
-                bus.data_released(self.now())
-            while (event := bus.next_event()) is not None:
-                self._bus_event(event)
-            if bus.state != self._bus_state:
-                _LOGGER.debug(
-                    "bus %s -> %s (peer %s, %s)",
-                    self._bus_state,
-                    bus.state,
-                    "".join(k.name if v else "-" for k, v in bus.peer.items()),
-                    bus.arbiter.counters,
-                )
-                self._bus_state = bus.state
             if not (bus.writes_pending or bus.has_request):
-                return  # else confirmations produced more to do
+                break  # else the peer's lines changed meanwhile
+        if bus.state != self._bus_state:
+            _LOGGER.debug(
+                "bus %s -> %s (peer %s, %s)",
+                self._bus_state,
+                bus.state,
+                "".join(k.name if v else "-" for k, v in bus.peer.items()),
+                bus.arbiter.counters,
+            )
+            self._bus_state = bus.state
 
     def _bus_event(self, event: RoleDecided | RoleConflict | BusLost) -> None:
         now = self.now()
@@ -349,10 +362,11 @@ class LinkDriver:
                 frames = self.connection.frames_to_send(self.now(), max_frames=limit)
                 if not frames:
                     break
+                answer_expected = self.connection.answer_expected
                 bus.burst_started(self.now())
                 await self.phy.send_frames(frames)
                 self.bursts += 1
-                bus.burst_done(self.now())
+                bus.burst_done(self.now(), answer_expected=answer_expected)
         except PhyError as exc:
             _LOGGER.warning("sending failed: %s", exc.message)
             bus.burst_done(self.now())

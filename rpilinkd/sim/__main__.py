@@ -130,7 +130,8 @@ async def serve(config: SimConfig) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="rpilink-sim %(levelname)s %(name)s: %(message)s"
+        level=args.log_level.upper(),
+        format="%(asctime)s rpilink-sim %(levelname)s %(name)s: %(message)s",
     )
     return run_main("rpilink-sim", lambda: _run(args))
 

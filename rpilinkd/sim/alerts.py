@@ -59,6 +59,14 @@ class AlertThread:
         self.worst_backlog = max(self.worst_backlog, len(self._at))
         return at[:done], level[:done], changed[:done]
 
+    @property
+    def caught_up(self) -> bool:
+        return not len(self._at)
+
+    def idle(self, now_us: float) -> None:
+        """A pass with nothing to report."""
+        self._last_us = now_us
+
     def reset(self) -> None:
         """pigpiod restarted: its ring and its backlog are gone."""
         self._at, self._level = np.zeros(0), np.zeros(0, np.uint32)

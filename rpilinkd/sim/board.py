@@ -156,6 +156,11 @@ class Board:
         self._log_drive.append(np.array([self.drive], np.uint32))
         self._log_latch.append(np.array([self.latch], np.uint32))
 
+    @property
+    def changed(self) -> bool:
+        """Whether any pin changed since the last pass."""
+        return bool(self._log_t)
+
     def take_log(self) -> tuple[npt.NDArray[np.float64], U32, U32]:
         """The changes since the last pass (times, drive masks, latches)."""
         if not self._log_t:

@@ -68,6 +68,11 @@ class Sampler:
         self.last_level: dict[str, int | None] = dict.fromkeys(boards, None)  # None: not sampled
         self._short_word = 0  # board a's bits shorted at the end of the last pass
         self.short_counts: dict[str, int] = {}
+        #: a board's last sample shows the pins as they are (no change since it)
+        self._settled: dict[str, bool] = dict.fromkeys(boards, False)
+        self.quiet_passes = 0
+        self._cable: tuple[Wire, ...] = ()
+        self._crossing: dict[str, Crossing] = {}
         self._short_logged: dict[str, float] = {}
         self.passes = 0
 
@@ -78,19 +83,24 @@ class Sampler:
         if t_end <= t0:
             return
         a, b = self.boards["a"], self.boards["b"]
+        a.advance(t_end)
+        b.advance(t_end)
+        glitches, flips = self.faults.glitches(t0, t_end), self.faults.flips(t_end - t0)
+        if not (glitches or flips) and self._quiet(t_end):
+            for board in (a, b):
+                board.alerts.idle(t_end)
+            self.last_us = t_end
+            self.passes += 1
+            self.quiet_passes += 1
+            return
         times, side_a, side_b = self._replay(a, b, t0, t_end)
         wires = self._wires()
-        crossings = {
-            "a": Crossing.build([(w.a, w.b, w) for w in wires]),
-            "b": Crossing.build([(w.b, w.a, w) for w in wires]),
-        }
+        crossings = self._crossings(wires)
         names = {w.a: w.name for w in wires}
         self._count_shorts(shorts(crossings["a"], side_a, side_b), names, t_end)
         if self.vcd is not None:
             self.vcd.record(times, wire_values(wires, side_a, side_b))
-        window = Window(
-            t0, t_end, times, self.faults.glitches(t0, t_end), self.faults.flips(t_end - t0)
-        )
+        window = Window(t0, t_end, times, glitches, flips)
         for name, board, (x, y) in (("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))):
             pins = {w.name: (w.a if name == "a" else w.b) for w in wires}
             resolved = functools.partial(resolve, crossings[name], x, y)
@@ -98,11 +108,39 @@ class Sampler:
         self.last_us = t_end
         self.passes += 1
 
+    def _crossings(self, wires: list[Wire]) -> dict[str, Crossing]:
+        """Each board's view of the cable, rebuilt only when a fault changes it."""
+        key = tuple(wires)
+        if key != self._cable:
+            self._cable = key
+            self._crossing = {
+                "a": Crossing.build([(w.a, w.b, w) for w in wires]),
+                "b": Crossing.build([(w.b, w.a, w) for w in wires]),
+            }
+        return self._crossing
+
+    def _quiet(self, t_end: float) -> bool:
+        """Whether this pass has nothing to report and nothing to change: no pin moved,
+        every listener's last sample is still true, no filter or watchdog is pending,
+        no report is waiting and none is due (most passes of an idle link)."""
+        if self.vcd is not None:
+            return False
+        for board in self.boards.values():
+            if board.changed or board.watchdogs or not board.alerts.caught_up:
+                return False
+            if any(f.value != f.candidate for f in board.glitch.values()):
+                return False
+            running = [h for h in board.handles.values() if h.running and h.sink is not None]
+            if running and not self._settled[board.name]:
+                return False
+            if any(t_end - h.last_emit_us > ALIVE_AFTER_US for h in running):
+                return False
+        return True
+
     def _replay(self, a: Board, b: Board, t0: float, t_end: float) -> tuple[F64, Side, Side]:
-        """Both boards' pin states at every instant either of them changed."""
+        """Both boards' pin states at every instant either of them changed (the boards
+        have advanced to the end of the pass)."""
         start = {"a": a.pass_state, "b": b.pass_state}
-        a.advance(t_end)
-        b.advance(t_end)
         logs = {"a": a.take_log(), "b": b.take_log()}
         times = np.unique(np.concatenate([[t0], logs["a"][0], logs["b"][0]]))
         sides = []
@@ -147,6 +185,7 @@ class Sampler:
     ) -> None:
         t0, t_end = window.start, window.end
         running = [h for h in board.handles.values() if h.running and h.sink is not None]
+        self._settled[board.name] = False
         if not running and not board.watchdogs and not board.glitch:
             self.last_level[board.name] = None  # nobody listens: no need to know the pins
             return
@@ -180,6 +219,7 @@ class Sampler:
             return
         self._emit(board, at, level, t_end)
         self.last_level[board.name] = int(level[-1])
+        self._settled[board.name] = int(level[-1]) == int(levels[-1]) and bool(len(at))
 
     def _emit(self, board: Board, at: F64, level: U32, t_end: float) -> None:
         before = self.last_level[board.name] or 0

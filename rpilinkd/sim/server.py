@@ -1,7 +1,7 @@
 """pigpiod's TCP socket, one server per virtual board.
 
 Each connection reads 16-byte requests (and their extensions) and answers each
-with one 16-byte reply, written in one write as pigpio.py expects. A NOIB
+with one 16-byte reply, in order (pigpio.py reads each reply whole). A NOIB
 request turns the connection into that handle's report stream; it still
 answers commands, whose replies then land among the reports, as on a Pi.
 """
@@ -21,6 +21,7 @@ _LOGGER = logging.getLogger(__name__)
 #: a report stream whose reader lags this far behind loses reports (counted);
 #: pigpiod would instead block its alert thread for every client
 SINK_LIMIT_BYTES = 16 * 1024 * 1024
+READ_CHUNK = 1 << 16
 
 
 class Executor(Protocol):
@@ -53,30 +54,40 @@ class Session:
         return True
 
     async def serve(self) -> None:
+        """Run the requests in the order they come; the replies to one read go out in
+        one write (pigpiod writes each on its own, microseconds apart: the same bytes)."""
+        held = b""
         try:
-            while True:
-                header = await self.reader.readexactly(REQUEST.size)
-                cmd, p1, p2, p3 = REQUEST.unpack(header)
-                if p3 >= MAX_EXTENSION:
-                    _LOGGER.warning(
-                        "board %s: extension of %d bytes is too large; closing the socket "
-                        "(pigpiod does the same)",
-                        self.board.name,
-                        p3,
-                    )
-                    return
-                ext = await self.reader.readexactly(p3) if p3 else b""
-                if cmd == Cmd.NOIB:
-                    handle = self.board.open_handle(self.sink, self, self.machine.now_us())
-                    result = Err.NO_HANDLE if handle is None else handle
-                else:
-                    result = self.machine.execute(self.board, cmd, p1, p2, ext)
-                self.writer.write(pack_reply(cmd, p1, p2, result))
-        except (asyncio.IncompleteReadError, ConnectionError):
+            while chunk := await self.reader.read(READ_CHUNK):
+                held += chunk
+                replies: list[bytes] = []
+                while len(held) >= REQUEST.size:
+                    cmd, p1, p2, p3 = REQUEST.unpack_from(held)
+                    if p3 >= MAX_EXTENSION:
+                        _LOGGER.warning(
+                            "board %s: extension of %d bytes is too large; closing the "
+                            "socket (pigpiod does the same)",
+                            self.board.name,
+                            p3,
+                        )
+                        return
+                    if len(held) < REQUEST.size + p3:
+                        break  # the extension is still on its way
+                    ext, held = held[REQUEST.size : REQUEST.size + p3], held[REQUEST.size + p3 :]
+                    replies.append(pack_reply(cmd, p1, p2, self._run(cmd, p1, p2, ext)))
+                if replies and not self.writer.is_closing():
+                    self.writer.write(b"".join(replies))
+        except ConnectionError:
             pass  # the client went away
         finally:
             self.board.close_handles_of(self)
             self.close()
+
+    def _run(self, cmd: int, p1: int, p2: int, ext: bytes) -> int:
+        if cmd == Cmd.NOIB:
+            handle = self.board.open_handle(self.sink, self, self.machine.now_us())
+            return Err.NO_HANDLE if handle is None else handle
+        return self.machine.execute(self.board, cmd, p1, p2, ext)
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):

@@ -3,9 +3,11 @@
 Each node has a backend that applies its operations (control-line writes
 coalesced as the link driver coalesces them, data claims and releases) one
 after another, each after a random delay, as pigpiod applies one socket's
-commands in order. Each applied write reaches the other node after a random
-latency, in order, as one observation of all four lines: lines written in one
-call arrive together, as they can in one pigpiod report. Nodes start at given times, want
+commands in order; as in the link driver, the machine is told a claim or
+release is done once it is queued (what follows it is applied after it).
+Each applied write reaches the other node after a random latency, in order,
+as one observation of all four lines: lines written in one call arrive
+together, as they can in one pigpiod report. Nodes start at given times, want
 the bus at random, transmit bursts while allowed, and can be restarted (the
 daemon dies and a new one sets the safe state) or told to re-arbitrate.
 
@@ -63,8 +65,10 @@ class BusPair:
         roles: tuple[str, str] = ("auto", "auto"),
         starts: tuple[float, float] = (0.0, 0.0),
         turn_ms: float = 5.0,
+        auto_bursts: bool = True,  # bursts at random whenever allowed (else: burst())
     ) -> None:
         self.rng = random.Random(seed)
+        self.auto_bursts = auto_bursts
         self.now = 0.0
         self.turn_ms = turn_ms
         self.nodes = {"a": Node("a", roles[0]), "b": Node("b", roles[1])}
@@ -165,14 +169,21 @@ class BusPair:
         access, incarnation = node.access, node.incarnation
         if access is None:
             return
-        calls = coalesce(access.writes())
-        for index, levels in enumerate(calls):
-            last = index == len(calls) - 1  # the backend confirms once all are applied
-            apply = functools.partial(self._apply_if, node, incarnation, levels, last)
-            self._backend(node, apply)
-        request = access.data_request()
-        if request is not None:
-            self._backend(node, lambda: self._data(node, incarnation, request))
+        queued = False
+        while True:  # as the driver: a claim or release counts as done once queued
+            for levels in coalesce(access.writes()):
+                self._backend(node, functools.partial(self._apply_if, node, incarnation, levels))
+                queued = True
+            request = access.data_request()
+            if request is None:
+                break
+            self._backend(node, functools.partial(self._data, node, incarnation, request))
+            queued = True
+            if not request:
+                node.bursting = False  # the driver cancels a burst to release the lines
+            (access.data_claimed if request else access.data_released)(self.now)
+        if queued:  # the backend confirms once all of them are applied
+            self._backend(node, functools.partial(self._applied, node, incarnation))
         while (event := access.next_event()) is not None:
             if isinstance(event, RoleConflict):
                 node.conflicts += 1
@@ -180,38 +191,42 @@ class BusPair:
             node.up_at = self.now
         if access.role is None:
             node.up_at = None
-        if access.may_transmit and not node.bursting and self.rng.random() < 0.7:
-            node.bursting = True
-            access.burst_started(self.now)
-            ends = self.now + self.rng.uniform(*BURST_S)
-            self.at(ends, functools.partial(self._burst_end, node, incarnation))
+        if self.auto_bursts and access.may_transmit and self.rng.random() < 0.7:
+            self.burst(node)
         timer = access.get_timer()
         if timer is not None and timer != node.timer_at:
             node.timer_at = timer
             self.at(max(timer, self.now), lambda: self._timer(node, incarnation, timer))
 
-    def _apply_if(
-        self, node: Node, incarnation: int, levels: dict[ControlLine, bool], last: bool
-    ) -> None:
+    def _apply_if(self, node: Node, incarnation: int, levels: dict[ControlLine, bool]) -> None:
         if node.incarnation == incarnation and node.access is not None:
             self._apply(node, levels)
-            if last:
-                node.access.writes_applied(self.now)
-                self._service(node)
 
     def _data(self, node: Node, incarnation: int, claim: bool) -> None:
-        if node.incarnation != incarnation or node.access is None:
-            return
-        node.driving = claim
-        if not claim:
-            node.bursting = False  # the driver cancels a burst to release the lines
-        (node.access.data_claimed if claim else node.access.data_released)(self.now)
-        self._service(node)
+        if node.incarnation == incarnation and node.access is not None:
+            node.driving = claim
 
-    def _burst_end(self, node: Node, incarnation: int) -> None:
+    def _applied(self, node: Node, incarnation: int) -> None:
+        if node.incarnation == incarnation and node.access is not None:
+            node.access.writes_applied(self.now)
+            self._service(node)
+
+    def burst(self, node: Node, answer_expected: bool | None = None) -> None:
+        """Transmit a burst if allowed; ``answer_expected`` None: at random."""
+        access = node.access
+        if access is None or not access.may_transmit or node.bursting:
+            return
+        node.bursting = True
+        access.burst_started(self.now)
+        ends = self.now + self.rng.uniform(*BURST_S)
+        answered = self.rng.random() < 0.5 if answer_expected is None else answer_expected
+        end = functools.partial(self._burst_end, node, node.incarnation, answered)
+        self.at(ends, end)
+
+    def _burst_end(self, node: Node, incarnation: int, answer_expected: bool) -> None:
         if node.incarnation == incarnation and node.access is not None and node.bursting:
             node.bursting = False
-            node.access.burst_done(self.now)
+            node.access.burst_done(self.now, answer_expected=answer_expected)
             self._service(node)
 
     def _timer(self, node: Node, incarnation: int, when: float) -> None:

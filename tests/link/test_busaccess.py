@@ -13,9 +13,9 @@ import random
 import pytest
 
 from rpilinkd.link.arbiter import T_RESET_S, Role
-from rpilinkd.link.busaccess import BusAccess, coalesce
+from rpilinkd.link.busaccess import BusAccess, Turn, coalesce
 from rpilinkd.pins import ControlLine
-from tests.link.buspair import LATENCY_S, OP_DELAY_S, BusPair
+from tests.link.buspair import LATENCY_S, OP_DELAY_S, BusPair, Node
 
 #: T_RESET, the presence handshake, 32 lock-step bits each costing at most a round trip
 #: (two latencies and two backend operations, FRM and STB), DONE and SETTLE; doubled for
@@ -106,8 +106,7 @@ def test_the_slave_gets_the_bus_when_it_asks() -> None:
     pair.run(1.0)
     slave = next(n for n in pair.nodes.values() if n.access and n.access.role is Role.SLAVE)
     master = pair.other(slave)
-    assert master.driving
-    assert not slave.driving
+    assert not slave.driving  # at rest a slave drives nothing, even holding the turn
     pair.want(master, True)  # the master is busy too: the slave still gets turns
     pair.want(slave, True)
     turns = {"slave": 0}
@@ -123,6 +122,44 @@ def test_the_slave_gets_the_bus_when_it_asks() -> None:
     assert slave.access is not None
     assert slave.access.counters["turns_taken"] >= 5
     assert turns["slave"] > 0
+
+
+def test_a_burst_that_wants_an_answer_hands_the_bus_over_and_the_bus_rests() -> None:
+    """docs/protocol.md §2.4: after a burst the peer must answer, with nothing more to
+    send, the holder hands the bus over unasked; with nothing owed, it keeps it. A
+    slave holding the turn drives nothing until it has something to send."""
+    pair = BusPair(3, auto_bursts=False)
+    pair.run(1.0)
+    slave = next(n for n in pair.nodes.values() if n.access and n.access.role is Role.SLAVE)
+    master = pair.other(slave)
+    assert slave.access is not None
+
+    def driving() -> list[Node]:
+        return [node for node in (master, slave) if node.driving]
+
+    assert driving() == [master]  # at rest with the master
+    pair.burst(master, answer_expected=False)  # acknowledgements only: nothing owed
+    pair.run(1.1)
+    assert driving() == [master]
+    pair.burst(master, answer_expected=True)
+    pair.run(1.2)
+    assert driving() == []  # granted without asking, acknowledged, nothing to send
+    assert slave.access.turn is Turn.HOLDING
+    assert slave.outputs[ControlLine.RW]
+    assert not slave.outputs[ControlLine.REQ]
+    pair.want(slave, True)  # it holds the turn: it claims without asking
+    pair.run(1.3)
+    assert driving() == [slave]
+    pair.want(slave, False)
+    pair.run(2.0)
+    assert driving() == []
+    assert slave.access.turn is Turn.HOLDING  # resting with the slave
+    pair.want(master, True)
+    pair.run(2.1)
+    assert driving() == [master]
+    pair.burst(master, answer_expected=True)  # still wanting: no hand-over
+    pair.run(2.2)
+    assert driving() == [master]
 
 
 def test_presence_goes_out_in_one_write_and_only_after_reset() -> None:

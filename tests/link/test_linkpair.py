@@ -36,9 +36,9 @@ def test_messages_under_loss_flips_duplicates_reordering_and_cuts(full_run: bool
         flip=0.02,
         duplicate=0.03,
         reorder=0.05,
-        cuts=[(3.0, 3.4), (7.0, 7.3), (10.0, 13.0), (16.0, 23.0)]
+        cuts=[(1.0, 1.4), (2.5, 2.8), (3.5, 6.5), (7.0, 14.0)]
         if full_run  # link time, s
-        else [(0.6, 0.9), (1.5, 1.8), (2.2, 4.5), (5.0, 12.0)],  # the last outlasts resume_s
+        else [(0.3, 0.5), (0.8, 1.0), (1.2, 2.4), (2.8, 9.8)],  # the last outlasts resume_s
     )
     pair = LinkPair(LinkConfig(), seed=2024, faults=faults)
     rng = random.Random(7)

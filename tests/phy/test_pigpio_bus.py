@@ -16,7 +16,8 @@ from rpilinkd.config import BusConfig
 from rpilinkd.errors import PhyUnavailableError
 from rpilinkd.phy import FrameReceived, PhyBackend, open_with_retry
 from rpilinkd.phy.codec import BusTiming
-from rpilinkd.phy.pigpio import WAVE_CBS, PigpioPhy
+from rpilinkd.phy.pigpio import PigpioPhy
+from rpilinkd.phy.waves import WAVE_CBS
 from rpilinkd.pins import DEFAULT_PINS
 from rpilinkd.sim import SimConfig, Simulator
 from rpilinkd.testbed import free_port

@@ -1,0 +1,176 @@
+"""A burst of frames played as pigpiod waves: one round trip per wave, nothing leaked.
+
+Each wave is created and started in one pipelined batch (WVNEW, WVAG, WVCAP,
+WVTXM): pigpiod runs one socket's commands in order, and the id WVCAP will
+return is known in advance, because the burst starts from a cleared table
+(WVCLR) and pigpio hands out ids by a fixed rule (:class:`WaveTable`). Waves
+play back to back (the first ONE_SHOT, each next ONE_SHOT_SYNC, created while
+its predecessor plays, two in pigpiod at a time), each padded with WVCAP to
+the same share of the CB/OOL pool, so a deleted wave's slot is reused exactly
+(pigpio issue #126).
+
+When is a wave over? Its reply comes after pigpiod started it, so "reply time
++ start delay + the wave's length" is never early: past that instant the wave
+is done, with no poll (a round trip per turn-around saved). Before it, the
+burst polls near the end, as asyncio's sleeps end on a 1 ms grid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rpilinkd.errors import PhyError
+from rpilinkd.phy.codec import U32, frame_cost, pack_wvag
+from rpilinkd.phy.pigpiod import PigpiodClient, Request
+from rpilinkd.pigpio_protocol import (
+    WAVE_MODE_ONE_SHOT,
+    WAVE_MODE_ONE_SHOT_SYNC,
+    WAVE_START_DELAY_US,
+    WAVE_USABLE_CBS,
+    WAVE_USABLE_OOL,
+    WVAG_MAX_PULSES,
+    Cmd,
+)
+
+WAVE_PAD_PERCENT = 45  # two padded waves fit in the pool with room to spare
+WAVE_CBS = WAVE_USABLE_CBS * WAVE_PAD_PERCENT // 100
+WAVE_OOL = WAVE_USABLE_OOL * WAVE_PAD_PERCENT // 100
+START_DELAY_S = WAVE_START_DELAY_US * 1e-6
+POLL_S = 0.0005
+TIMER_GRAIN_S = 0.001  # asyncio's sleeps end on whole milliseconds (epoll)
+
+
+@dataclass
+class WaveTable:
+    """pigpiod's wave ids as its allocator hands them out (pigpio.c gpioWaveCreatePad
+    and gpioWaveDelete), for waves that all take the same padded size."""
+
+    deleted: list[bool] = field(default_factory=list)
+
+    def next_id(self) -> int:
+        """The lowest deleted slot (an exact fit), else a new id on top."""
+        return next((i for i, gone in enumerate(self.deleted) if gone), len(self.deleted))
+
+    def take(self, wave_id: int) -> None:
+        if wave_id == len(self.deleted):
+            self.deleted.append(False)
+        else:
+            self.deleted[wave_id] = False
+
+    def free(self, wave_id: int) -> None:
+        if wave_id < len(self.deleted):
+            self.deleted[wave_id] = True
+        while self.deleted and self.deleted[-1]:  # deleting the top frees the run below it
+            self.deleted.pop()
+
+
+class WaveBurst:
+    """The waves of one burst: each created wave is deleted exactly once, whatever happens.
+
+    A wave belongs to the burst as soon as pigpiod's reply names it, even when
+    the task that asked was cancelled before the reply came (the reply future
+    survives its waiter). Deleting never waits: WVDEL is fired and forgotten,
+    and on a dead connection there is nothing to delete (the next burst's WVCLR
+    starts pigpiod's table from scratch).
+    """
+
+    def __init__(self, client: PigpiodClient, where: str) -> None:
+        self.client, self.where = client, where
+        self.table = WaveTable()
+        self.owned: set[int] = set()
+        self.closed = False
+        self.waves_sent = 0
+
+    async def play(self, waves: Iterable[U32]) -> None:
+        """Play the pulse lists back to back; returns once the last is over."""
+        loop = asyncio.get_running_loop()
+        live: deque[tuple[int, float]] = deque()  # (wave id, when it is over at the latest)
+        try:
+            for pulses in waves:  # a generator may encode each wave while the last plays
+                if len(live) == 2:
+                    self.delete(await self._wait_done(*live.popleft()))
+                first = self.waves_sent == 0
+                wave_id = await self._create_and_send(pulses, first=first)
+                begins = loop.time() if not live else max(live[-1][1], loop.time())
+                live.append((wave_id, begins + START_DELAY_S + float(pulses[:, 2].sum()) * 1e-6))
+                self.waves_sent += 1
+            while live:
+                self.delete(await self._wait_done(*live.popleft()))
+        finally:
+            self.close()
+
+    async def _create_and_send(self, pulses: U32, *, first: bool) -> int:
+        wave_id = 0 if first else self.table.next_id()
+        mode = WAVE_MODE_ONE_SHOT if first else WAVE_MODE_ONE_SHOT_SYNC
+        requests: list[Request] = [(Cmd.WVCLR, 0, 0, b"")] if first else []
+        if first:
+            self.table = WaveTable()
+        requests += [
+            (Cmd.WVNEW, 0, 0, b""),
+            (Cmd.WVAG, 0, 0, pack_wvag(pulses)),
+            (Cmd.WVCAP, WAVE_PAD_PERCENT, 0, b""),
+            (Cmd.WVTXM, wave_id, mode, b""),
+        ]
+        futures = self.client.send_many(requests)
+        futures[-2].add_done_callback(self._created)
+        self.table.take(wave_id)  # pigpiod's table once these commands have run
+        created = (await self.client.results(requests, futures))[-2]
+        if created != wave_id:  # another program makes waves on this pigpiod
+            raise PhyError(
+                f"pigpiod at {self.where} named the wave {created}, not {wave_id}: "
+                "is another program using waves on it? rpilinkd needs pigpiod's waves to itself"
+            )
+        return wave_id
+
+    def _created(self, future: asyncio.Future[int]) -> None:
+        if future.cancelled() or future.exception() is not None or future.result() < 0:
+            return
+        if self.closed:  # the burst ended before pigpiod answered
+            self.client.fire(Cmd.WVDEL, future.result())
+        else:
+            self.owned.add(future.result())
+
+    async def _wait_done(self, wave_id: int, over_by: float) -> int:
+        """Wait until the wave is over; returns its id."""
+        loop = asyncio.get_running_loop()
+        if over_by - loop.time() > TIMER_GRAIN_S:
+            await asyncio.sleep(over_by - loop.time() - TIMER_GRAIN_S)
+        while loop.time() < over_by:  # near the end: ask, a round trip at a time
+            if await self.client.command(Cmd.WVTAT, check=False) != wave_id:
+                break
+        return wave_id
+
+    def delete(self, wave_id: int) -> None:
+        self.owned.discard(wave_id)
+        self.table.free(wave_id)
+        self.client.fire(Cmd.WVDEL, wave_id)
+
+    def close(self) -> None:
+        """End the burst: a wave still owned means it was cut short, so halt it first."""
+        self.closed = True
+        if self.owned:
+            self.client.fire(Cmd.WVHLT)
+        for wave_id in sorted(self.owned):
+            self.client.fire(Cmd.WVDEL, wave_id)
+        self.owned.clear()
+
+
+def wave_groups(frames: Sequence[bytes], width: int = 8) -> list[tuple[int, int]]:
+    """Cut a burst into waves of whole frames within pigpio's limits: (first, end) indexes.
+
+    Costs per frame from codec.frame_cost; a wave also takes one start-delay CB.
+    """
+    groups: list[tuple[int, int]] = []
+    start = pulses = cbs = ools = 0
+    for index, frame in enumerate(frames):
+        p, c, o = frame_cost(len(frame), width)
+        full = pulses + p > WVAG_MAX_PULSES or cbs + c > WAVE_CBS - 1 or ools + o > WAVE_OOL
+        if index > start and full:
+            groups.append((start, index))
+            start, pulses, cbs, ools = index, 0, 0, 0
+        pulses, cbs, ools = pulses + p, cbs + c, ools + o
+    groups.append((start, len(frames)))
+    return groups
