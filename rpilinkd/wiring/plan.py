@@ -1,0 +1,119 @@
+"""The schedule both Pis follow, in seconds from a shared origin (the beacon's first rise).
+
+::
+
+    0.00-0.20  beacon     the leader drives its data lines and outputs: high 80 ms, low 40 ms,
+                          high 80 ms (the follower syncs on the second rise)
+    0.25-0.35  quiet      nothing driven, pull-downs everywhere: a pin that reads high is stuck
+    0.35-      walks      the follower, then the leader, drives one bus pin at a time
+                          (a slot of 50 ms: high for 35 ms, read 10-32 ms into the slot)
+    then       pull-ups   nothing driven, pull-ups everywhere (100 ms): a pin that reads
+                          low is stuck low (a cut wire reads its own pull-up)
+    then       quiet      50 ms of nothing, so both Pis end with every pin an input
+
+Safety: a pin is only ever an input with a pull-down (or, in the pull-up phase, a
+pull-up) or an output driven **high**, never low, so two Pis running the check
+never fight over a wire; whatever the other end is doing, no pin is driven for
+longer than ``MAX_DRIVE_S`` at a time. Control inputs are driven only once the
+peer is known to run the check too (the follower heard the beacon; the leader
+saw the follower's walk).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from rpilinkd.wiring.cable import BusPin, Kind
+from rpilinkd.wiring.model import Role
+
+#: the beacon's two pulses (start, end)
+BEACON_S = ((0.0, 0.080), (0.120, 0.200))
+SYNC_RISE_S = BEACON_S[1][0]  # both Pis time the round from this edge
+QUIET_S = (0.250, 0.350)
+WALK_START_S = 0.350
+SLOT_S = 0.050
+DRIVE_S = 0.035
+READ_S = (0.010, 0.032)  # the part of a slot that is read: a step may run ~10 ms late
+PULL_UP_S = 0.100
+READ_PULL_UP_S = (0.030, 0.080)
+TAIL_S = 0.050
+#: no pin is ever driven longer than this at a stretch (plus the host's scheduling delay)
+MAX_DRIVE_S = 0.080
+
+
+class Op(enum.Enum):
+    DRIVE = "drive"  # output, high
+    RELEASE = "release"  # input (its pull stays)
+    PULL_UP = "pull_up"  # every bus pin
+    PULL_DOWN = "pull_down"
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+
+    def shifted(self, origin: float) -> Window:
+        return Window(origin + self.start, origin + self.end)
+
+
+@dataclass(frozen=True)
+class Step:
+    at: float
+    op: Op
+    pins: tuple[BusPin, ...] = ()  # empty for the pull changes: every bus pin
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One round for ``pins`` bus pins a side (the same map on both Pis)."""
+
+    pins: int
+
+    def walk_start(self, walker: Role) -> float:
+        first = walker is Role.FOLLOWER
+        return WALK_START_S + (0 if first else self.pins * SLOT_S)
+
+    def slot(self, walker: Role, index: int) -> float:
+        return self.walk_start(walker) + index * SLOT_S
+
+    def read_slot(self, walker: Role, index: int) -> Window:
+        start = self.slot(walker, index)
+        return Window(start + READ_S[0], start + READ_S[1])
+
+    @property
+    def read_quiet(self) -> Window:
+        return Window(QUIET_S[0] + 0.020, QUIET_S[1] - 0.020)
+
+    @property
+    def pull_up(self) -> Window:
+        start = WALK_START_S + 2 * self.pins * SLOT_S
+        return Window(start, start + PULL_UP_S)
+
+    @property
+    def read_pull_up(self) -> Window:
+        start = self.pull_up.start
+        return Window(start + READ_PULL_UP_S[0], start + READ_PULL_UP_S[1])
+
+    @property
+    def end(self) -> float:
+        return self.pull_up.end + TAIL_S
+
+    def steps(self, role: Role, bus: tuple[BusPin, ...]) -> list[Step]:
+        """What ``role`` does after the beacon, in time order."""
+        out = []
+        for index, pin in enumerate(bus):
+            start = self.slot(role, index)
+            out += [Step(start, Op.DRIVE, (pin,)), Step(start + DRIVE_S, Op.RELEASE, (pin,))]
+        out += [Step(self.pull_up.start, Op.PULL_UP), Step(self.pull_up.end, Op.PULL_DOWN)]
+        return sorted(out, key=lambda step: step.at)
+
+
+def beacon_steps(bus: tuple[BusPin, ...]) -> list[Step]:
+    """The leader's beacon: data lines and outputs only (the peer may not run the check yet)."""
+    pins = tuple(pin for pin in bus if pin.kind is not Kind.IN)
+    out = []
+    for start, end in BEACON_S:
+        out += [Step(start, Op.DRIVE, pins), Step(end, Op.RELEASE, pins)]
+    return out

@@ -1,0 +1,159 @@
+"""One check on this Pi: find the peer, run a round with it, and leave every pin safe.
+
+Both Pis run the same program and neither knows which started first, so each
+listens for a random while (longer while anything moves on its pins), and if
+it heard no beacon it sends one and leads. The one that hears a beacon
+follows. Both then follow :mod:`plan` from the beacon's timing. A round in
+which nothing of the peer was seen is repeated until the time-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+from rpilinkd.wiring.analysis import peer_seen
+from rpilinkd.wiring.cable import Kind, mask
+from rpilinkd.wiring.local import LocalPigpiod
+from rpilinkd.wiring.model import Observations, Role
+from rpilinkd.wiring.plan import SYNC_RISE_S, Schedule, Step, beacon_steps
+from rpilinkd.wiring.sync import BeaconMatcher
+
+#: how long a Pi listens, after the last change it saw, before it sends a beacon
+LISTEN_S = (0.25, 0.75)
+POLL_S = 0.002
+REPORTS_LAG_S = 0.010  # pigpiod reports a change a millisecond or so after it happened
+START_LEAD_S = 0.005
+
+
+@dataclass(frozen=True)
+class Outcome:
+    observations: Observations | None  # None: no round ran (never heard, never led)
+    rounds: int
+
+
+async def check(io: LocalPigpiod, *, timeout: float, rng: random.Random) -> Outcome:
+    """Run rounds until one sees the peer or ``timeout`` passes; the pins end safe,
+    whatever happens (an error, a cancellation, Ctrl-C)."""
+    deadline = time.monotonic() + timeout
+    last: Observations | None = None
+    rounds = 0
+    try:
+        await io.open()
+        while True:
+            found = await _find_peer(io, deadline, rng)
+            if found is None:
+                return Outcome(last, rounds)
+            last = await _round(io, *found)
+            rounds += 1
+            everything = mask(io.bus)
+            if peer_seen(last.quiet, last.peer, everything) or time.monotonic() >= deadline:
+                return Outcome(last, rounds)
+    finally:
+        try:
+            await io.make_safe()
+        finally:
+            await io.close()
+
+
+async def _sleep_until(at: float) -> None:
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+
+
+async def _find_peer(
+    io: LocalPigpiod, deadline: float, rng: random.Random
+) -> tuple[Role, float] | None:
+    """Listen; follow a beacon heard, or lead with one after a random silence."""
+    matcher = BeaconMatcher()
+    cursor = len(io.timeline)
+    seen_low = ~io.timeline.levels[-1] & io.mask  # a pin that never reads low says nothing
+    listen_until = time.monotonic() + rng.uniform(*LISTEN_S)
+    while True:
+        for t, level in io.timeline.since(cursor):
+            seen_low |= ~level & io.mask
+            origin = matcher.feed(t, bool(level & seen_low))
+            if origin is not None:
+                return Role.FOLLOWER, origin
+            listen_until = max(listen_until, t + rng.uniform(*LISTEN_S))
+        cursor = len(io.timeline)
+        now = time.monotonic()
+        if now >= deadline:
+            return None
+        if now >= listen_until and not matcher.high:
+            return Role.LEADER, await _beacon(io)
+        await asyncio.sleep(POLL_S)
+
+
+async def _beacon(io: LocalPigpiod) -> float:
+    """Send the beacon; the origin comes from when our own pins really rose the second time."""
+    start = time.monotonic() + START_LEAD_S
+    sync_sent = start + SYNC_RISE_S
+    for step in beacon_steps(io.bus):
+        await _sleep_until(start + step.at)
+        if step.at == SYNC_RISE_S:
+            sync_sent = time.monotonic()
+        await io.apply(step)
+    await asyncio.sleep(REPORTS_LAG_S)
+    drivable = mask(pin for pin in io.bus if pin.kind is not Kind.IN)
+    rise = io.timeline.first_rise(drivable, sync_sent - 0.001)
+    return (rise if rise is not None else sync_sent) - SYNC_RISE_S
+
+
+async def _round(io: LocalPigpiod, role: Role, origin: float) -> Observations:
+    schedule = Schedule(len(io.bus))
+    driven = [True] * len(io.bus)
+    inputs_allowed = role is Role.FOLLOWER  # the leader heard nothing yet
+    late = 0.0
+    for step in schedule.steps(role, io.bus):
+        if not inputs_allowed and _drives_an_input(step):
+            inputs_allowed = _follower_seen(io, schedule, origin)
+            if not inputs_allowed:
+                driven[io.bus.index(step.pins[0])] = False
+                continue
+        at = origin + step.at
+        await _sleep_until(at)
+        late = max(late, time.monotonic() - at)
+        await io.apply(step)
+    await _sleep_until(origin + schedule.end + REPORTS_LAG_S)
+    return _observe(io, schedule=schedule, role=role, origin=origin, driven=driven, late=late)
+
+
+def _drives_an_input(step: Step) -> bool:
+    return any(pin.kind is Kind.IN for pin in step.pins)
+
+
+def _follower_seen(io: LocalPigpiod, schedule: Schedule, origin: float) -> bool:
+    quiet = io.timeline.majority(schedule.read_quiet.shifted(origin))
+    walk = [
+        io.timeline.majority(schedule.read_slot(Role.FOLLOWER, k).shifted(origin))
+        for k in range(len(io.bus))
+    ]
+    return peer_seen(quiet, walk, io.mask)
+
+
+def _observe(
+    io: LocalPigpiod,
+    *,
+    schedule: Schedule,
+    role: Role,
+    origin: float,
+    driven: list[bool],
+    late: float,
+) -> Observations:
+    def read(walker: Role) -> list[int]:
+        return [
+            io.timeline.majority(schedule.read_slot(walker, k).shifted(origin))
+            for k in range(len(io.bus))
+        ]
+
+    own = read(role)
+    return Observations(
+        role=role,
+        quiet=io.timeline.majority(schedule.read_quiet.shifted(origin)),
+        pulled_up=io.timeline.majority(schedule.read_pull_up.shifted(origin)),
+        own=tuple(word if did else None for word, did in zip(own, driven, strict=True)),
+        peer=tuple(read(role.other)),
+        late_ms=round(late * 1000, 1),
+    )
