@@ -56,7 +56,7 @@ seen), 2 bad arguments or config, 3 pigpiod or the daemon not reachable.
 
 PINS_FREE_S = 10.0  # how long the daemon may take to end its pigpiod session
 LEASE_SPARE_S = 30.0  # a lend outlasts the check by this much (it ends with us anyway)
-LATE_WARN_MS = 12.0  # steps later than this blur the slots' edges
+LATE_WARN_MS = 30.0  # steps later than this come near the next slot
 
 
 def host_port(text: str) -> tuple[str, int]:

@@ -96,7 +96,7 @@ def _finding(
 
 
 def _short_groups(
-    bus: tuple[BusPin, ...], own: Sequence[int | None], lit: list[int], usable: int
+    bus: tuple[BusPin, ...], own: Sequence[int], lit: list[int], usable: int
 ) -> dict[int, set[int]]:
     """GPIOs joined to each other: by our own walk, or lit together by one peer pin."""
     parent = {pin.gpio: pin.gpio for pin in bus}
@@ -110,7 +110,7 @@ def _short_groups(
         parent[root(x)] = root(y)
 
     for pin, word in zip(bus, own, strict=True):
-        if word is not None and pin.bit & usable:
+        if pin.bit & usable:
             for gpio in gpios(word & usable & ~pin.bit):
                 join(pin.gpio, gpio)
     for word in lit:

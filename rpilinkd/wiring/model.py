@@ -21,15 +21,14 @@ class Role(enum.Enum):
 class Observations:
     """What one Pi read during one round, as level words (bit n: GPIO n).
 
-    ``own[k]`` was read while this Pi drove its k-th bus pin (None: it did not
-    drive it); ``peer[k]`` while the other Pi drove its k-th bus pin (the same
-    pin map, so the same order).
+    ``own[k]`` was read while this Pi drove its k-th bus pin, ``peer[k]`` while
+    the other Pi drove its k-th bus pin (the same pin map, so the same order).
     """
 
     role: Role
     quiet: int  # nothing driven, pull-downs at both ends
     pulled_up: int  # nothing driven, pull-ups at both ends
-    own: tuple[int | None, ...]
+    own: tuple[int, ...]
     peer: tuple[int, ...]
     late_ms: float = 0.0  # how late this Pi's own steps ran at worst
 

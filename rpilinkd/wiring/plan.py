@@ -4,9 +4,11 @@
 
     0.00-0.20  beacon     the leader drives its data lines and outputs: high 80 ms, low 40 ms,
                           high 80 ms (the follower syncs on the second rise)
+    0.205-0.24 answer     the follower drives all its bus pins; a leader that sees nothing of
+                          it stops here and listens again (so a lone Pi is never silent for long)
     0.25-0.35  quiet      nothing driven, pull-downs everywhere: a pin that reads high is stuck
     0.35-      walks      the follower, then the leader, drives one bus pin at a time
-                          (a slot of 50 ms: high for 35 ms, read 10-32 ms into the slot)
+                          (a slot of 50 ms: high for 35 ms, read 5-45 ms into the slot)
     then       pull-ups   nothing driven, pull-ups everywhere (100 ms): a pin that reads
                           low is stuck low (a cut wire reads its own pull-up)
     then       quiet      50 ms of nothing, so both Pis end with every pin an input
@@ -16,7 +18,7 @@ pull-up) or an output driven **high**, never low, so two Pis running the check
 never fight over a wire; whatever the other end is doing, no pin is driven for
 longer than ``MAX_DRIVE_S`` at a time. Control inputs are driven only once the
 peer is known to run the check too (the follower heard the beacon; the leader
-saw the follower's walk).
+saw the follower's answer).
 """
 
 from __future__ import annotations
@@ -30,13 +32,23 @@ from rpilinkd.wiring.model import Role
 #: the beacon's two pulses (start, end)
 BEACON_S = ((0.0, 0.080), (0.120, 0.200))
 SYNC_RISE_S = BEACON_S[1][0]  # both Pis time the round from this edge
+ANSWER_S = (0.205, 0.240)
+READ_ANSWER = (0.201, 0.250)  # a pin that rises in here answers (a stuck one cannot)
 QUIET_S = (0.250, 0.350)
 WALK_START_S = 0.350
 SLOT_S = 0.050
 DRIVE_S = 0.035
-READ_S = (0.010, 0.032)  # the part of a slot that is read: a step may run ~10 ms late
+#: A pin is lit in a slot when it rose in the slot (from 2 ms before it: the other Pi's
+#: clock may be a sample ahead), or was high for most of its middle (lit by two slots in a
+#: row, it rises only once). So a step may run up to ~45 ms late (a busy host) and still
+#: land in its own slot.
+EARLY_S = 0.002
+READ_S = (0.005, 0.045)
+SLOT_SHARE = 0.6
 PULL_UP_S = 0.100
-READ_PULL_UP_S = (0.030, 0.080)
+READ_PULL_UP_S = (0.020, 0.090)
+PULLED_UP_SHARE = 0.1  # a wire stuck low never reads high; a good one does once both pull up
+QUIET_SHARE = 0.9  # a wire stuck high reads high all the time
 TAIL_S = 0.050
 #: no pin is ever driven longer than this at a stretch (plus the host's scheduling delay)
 MAX_DRIVE_S = 0.080
@@ -78,9 +90,17 @@ class Schedule:
     def slot(self, walker: Role, index: int) -> float:
         return self.walk_start(walker) + index * SLOT_S
 
+    def rise_slot(self, walker: Role, index: int) -> Window:
+        start = self.slot(walker, index)
+        return Window(start - EARLY_S, start + SLOT_S - EARLY_S)
+
     def read_slot(self, walker: Role, index: int) -> Window:
         start = self.slot(walker, index)
         return Window(start + READ_S[0], start + READ_S[1])
+
+    @property
+    def read_answer(self) -> Window:
+        return Window(*READ_ANSWER)
 
     @property
     def read_quiet(self) -> Window:
@@ -103,6 +123,8 @@ class Schedule:
     def steps(self, role: Role, bus: tuple[BusPin, ...]) -> list[Step]:
         """What ``role`` does after the beacon, in time order."""
         out = []
+        if role is Role.FOLLOWER:
+            out += [Step(ANSWER_S[0], Op.DRIVE, bus), Step(ANSWER_S[1], Op.RELEASE, bus)]
         for index, pin in enumerate(bus):
             start = self.slot(role, index)
             out += [Step(start, Op.DRIVE, (pin,)), Step(start + DRIVE_S, Op.RELEASE, (pin,))]

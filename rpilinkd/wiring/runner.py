@@ -18,11 +18,20 @@ from rpilinkd.wiring.analysis import peer_seen
 from rpilinkd.wiring.cable import Kind, mask
 from rpilinkd.wiring.local import LocalPigpiod
 from rpilinkd.wiring.model import Observations, Role
-from rpilinkd.wiring.plan import SYNC_RISE_S, Schedule, Step, beacon_steps
+from rpilinkd.wiring.plan import (
+    EARLY_S,
+    PULLED_UP_SHARE,
+    QUIET_SHARE,
+    SLOT_S,
+    SLOT_SHARE,
+    SYNC_RISE_S,
+    Schedule,
+    beacon_steps,
+)
 from rpilinkd.wiring.sync import BeaconMatcher
 
 #: how long a Pi listens, after the last change it saw, before it sends a beacon
-LISTEN_S = (0.25, 0.75)
+LISTEN_S = (0.2, 0.6)
 POLL_S = 0.002
 REPORTS_LAG_S = 0.010  # pigpiod reports a change a millisecond or so after it happened
 START_LEAD_S = 0.005
@@ -46,10 +55,11 @@ async def check(io: LocalPigpiod, *, timeout: float, rng: random.Random) -> Outc
             found = await _find_peer(io, deadline, rng)
             if found is None:
                 return Outcome(last, rounds)
-            last = await _round(io, *found)
-            rounds += 1
-            everything = mask(io.bus)
-            if peer_seen(last.quiet, last.peer, everything) or time.monotonic() >= deadline:
+            observed = await _round(io, *found)
+            if observed is None:  # we led and nobody answered: listen again
+                continue
+            last, rounds = observed, rounds + 1
+            if peer_seen(last.quiet, last.peer, io.mask) or time.monotonic() >= deadline:
                 return Outcome(last, rounds)
     finally:
         try:
@@ -101,59 +111,41 @@ async def _beacon(io: LocalPigpiod) -> float:
     return (rise if rise is not None else sync_sent) - SYNC_RISE_S
 
 
-async def _round(io: LocalPigpiod, role: Role, origin: float) -> Observations:
+async def _round(io: LocalPigpiod, role: Role, origin: float) -> Observations | None:
+    """One round from the beacon on; None if this Pi led and nobody answered."""
     schedule = Schedule(len(io.bus))
-    driven = [True] * len(io.bus)
-    inputs_allowed = role is Role.FOLLOWER  # the leader heard nothing yet
-    late = 0.0
+    if role is Role.LEADER:
+        await _sleep_until(origin + schedule.read_answer.end + REPORTS_LAG_S)
+        if not io.timeline.rises(schedule.read_answer.shifted(origin)):
+            return None
     for step in schedule.steps(role, io.bus):
-        if not inputs_allowed and _drives_an_input(step):
-            inputs_allowed = _follower_seen(io, schedule, origin)
-            if not inputs_allowed:
-                driven[io.bus.index(step.pins[0])] = False
-                continue
-        at = origin + step.at
-        await _sleep_until(at)
-        late = max(late, time.monotonic() - at)
+        await _sleep_until(origin + step.at)
         await io.apply(step)
     await _sleep_until(origin + schedule.end + REPORTS_LAG_S)
-    return _observe(io, schedule=schedule, role=role, origin=origin, driven=driven, late=late)
+    return _observe(io, schedule, role, origin)
 
 
-def _drives_an_input(step: Step) -> bool:
-    return any(pin.kind is Kind.IN for pin in step.pins)
+def _observe(io: LocalPigpiod, schedule: Schedule, role: Role, origin: float) -> Observations:
+    timeline = io.timeline
 
-
-def _follower_seen(io: LocalPigpiod, schedule: Schedule, origin: float) -> bool:
-    quiet = io.timeline.majority(schedule.read_quiet.shifted(origin))
-    walk = [
-        io.timeline.majority(schedule.read_slot(Role.FOLLOWER, k).shifted(origin))
-        for k in range(len(io.bus))
-    ]
-    return peer_seen(quiet, walk, io.mask)
-
-
-def _observe(
-    io: LocalPigpiod,
-    *,
-    schedule: Schedule,
-    role: Role,
-    origin: float,
-    driven: list[bool],
-    late: float,
-) -> Observations:
     def read(walker: Role) -> list[int]:
         return [
-            io.timeline.majority(schedule.read_slot(walker, k).shifted(origin))
+            timeline.rises(schedule.rise_slot(walker, k).shifted(origin))
+            | timeline.majority(schedule.read_slot(walker, k).shifted(origin), SLOT_SHARE)
             for k in range(len(io.bus))
         ]
 
-    own = read(role)
+    late = 0.0  # when our own pins really rose, against the plan (pigpiod's ticks)
+    for index, pin in enumerate(io.bus):
+        planned = origin + schedule.slot(role, index)
+        rose = timeline.first_rise(pin.bit, planned - EARLY_S)
+        if rose is not None and rose < planned + 2 * SLOT_S:
+            late = max(late, rose - planned)
     return Observations(
         role=role,
-        quiet=io.timeline.majority(schedule.read_quiet.shifted(origin)),
-        pulled_up=io.timeline.majority(schedule.read_pull_up.shifted(origin)),
-        own=tuple(word if did else None for word, did in zip(own, driven, strict=True)),
+        quiet=timeline.majority(schedule.read_quiet.shifted(origin), QUIET_SHARE),
+        pulled_up=timeline.majority(schedule.read_pull_up.shifted(origin), PULLED_UP_SHARE),
+        own=tuple(read(role)),
         peer=tuple(read(role.other)),
         late_ms=round(late * 1000, 1),
     )

@@ -46,8 +46,19 @@ class Timeline:
             previous = level
         return None
 
-    def majority(self, window: Window) -> int:
-        """The bits that were high for more than half of ``window``."""
+    def rises(self, window: Window) -> int:
+        """The bits that went from low to high inside ``window``."""
+        first = max(bisect.bisect_right(self.times, window.start) - 1, 0)
+        previous, out = self.levels[first], 0
+        for index in range(first + 1, len(self.times)):
+            if self.times[index] >= window.end:
+                break
+            out |= self.levels[index] & ~previous
+            previous = self.levels[index]
+        return out
+
+    def majority(self, window: Window, share: float = 0.5) -> int:
+        """The bits that were high for more than ``share`` of ``window``."""
         high_s: dict[int, float] = {}
         first = max(bisect.bisect_right(self.times, window.start) - 1, 0)
         for index in range(first, len(self.times)):
@@ -59,5 +70,5 @@ class Timeline:
             if end > start:
                 for gpio in gpios(self.levels[index]):
                     high_s[gpio] = high_s.get(gpio, 0.0) + end - start
-        half = (window.end - window.start) / 2
-        return sum(1 << gpio for gpio, seconds in high_s.items() if seconds > half)
+        least = (window.end - window.start) * share
+        return sum(1 << gpio for gpio, seconds in high_s.items() if seconds > least)
