@@ -40,7 +40,9 @@ class Check:
         """The emulator's name of each wire the report faults, with its verdict."""
         at = {(w.a if self.board == "a" else w.b): w.name for w in wires}
         return {
-            at[w["here"]["gpio"]]: w["verdict"] for w in self.report["wires"] if w["verdict"] != "ok"
+            at[w["here"]["gpio"]]: w["verdict"]
+            for w in self.report["wires"]
+            if w["verdict"] != "ok"
         }
 
 
