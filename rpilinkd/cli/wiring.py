@@ -56,7 +56,7 @@ seen), 2 bad arguments or config, 3 pigpiod or the daemon not reachable.
 
 PINS_FREE_S = 10.0  # how long the daemon may take to end its pigpiod session
 LEASE_SPARE_S = 30.0  # a lend outlasts the check by this much (it ends with us anyway)
-LATE_WARN_MS = 30.0  # steps later than this come near the next slot
+LATE_WARN_MS = 30.0  # steps later than this come near the next slot (runner.AGAIN_LATE_S)
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -145,8 +145,8 @@ async def _check(socket_path: str, args: argparse.Namespace) -> int:
     warnings = []
     if obs is not None and obs.late_ms > LATE_WARN_MS:
         warnings.append(
-            f"this Pi ran its steps up to {obs.late_ms:.0f} ms late (a busy system?): "
-            "a wrong finding is possible; run the check again"
+            f"this Pi ran its steps up to {obs.late_ms:.0f} ms late, {outcome.rounds} rounds "
+            "running (a busy system?): a wrong finding is possible; run the check again"
         )
     result = CheckResult(
         findings=analyse(target.pins, obs) if obs is not None else nothing_seen(target.pins),
@@ -156,6 +156,7 @@ async def _check(socket_path: str, args: argparse.Namespace) -> int:
         borrowed=target.lender is not None,
         seconds=time.monotonic() - started,
         warnings=tuple(warnings),
+        rounds=outcome.rounds,
     )
     print(render_json(result) if args.json else render_table(result, colour=use_colour(sys.stdout)))
     return ExitCode.OK if result.ok else ExitCode.FAILED

@@ -82,6 +82,7 @@ class CheckResult:
     borrowed: bool  # the pins were lent by a running rpilinkd
     seconds: float
     warnings: tuple[str, ...] = ()
+    rounds: int = 1  # rounds run with the peer (a late one is run again)
 
     @property
     def ok(self) -> bool:

@@ -11,6 +11,8 @@
                           (a slot of 50 ms: high for 35 ms, read 5-45 ms into the slot)
     then       pull-ups   nothing driven, pull-ups everywhere (100 ms): a pin that reads
                           low is stuck low (a cut wire reads its own pull-up)
+    then       vote       a Pi whose steps ran late (a busy host) drives all its pins 35 ms:
+                          both then run the round again from the quiet phase on (3 at most)
     then       quiet      50 ms of nothing, so both Pis end with every pin an input
 
 Safety: a pin is only ever an input with a pull-down (or, in the pull-up phase, a
@@ -49,6 +51,8 @@ PULL_UP_S = 0.100
 READ_PULL_UP_S = (0.020, 0.090)
 PULLED_UP_SHARE = 0.1  # a wire stuck low never reads high; a good one does once both pull up
 QUIET_SHARE = 0.9  # a wire stuck high reads high all the time
+VOTE_S = (0.020, 0.055)  # after the pull-ups
+READ_VOTE_S = (0.018, 0.080)
 TAIL_S = 0.050
 #: no pin is ever driven longer than this at a stretch (plus the host's scheduling delay)
 MAX_DRIVE_S = 0.080
@@ -117,8 +121,16 @@ class Schedule:
         return Window(start + READ_PULL_UP_S[0], start + READ_PULL_UP_S[1])
 
     @property
+    def vote(self) -> Window:
+        return Window(self.pull_up.end + VOTE_S[0], self.pull_up.end + VOTE_S[1])
+
+    @property
+    def read_vote(self) -> Window:
+        return Window(self.pull_up.end + READ_VOTE_S[0], self.pull_up.end + READ_VOTE_S[1])
+
+    @property
     def end(self) -> float:
-        return self.pull_up.end + TAIL_S
+        return self.read_vote.end + TAIL_S
 
     def steps(self, role: Role, bus: tuple[BusPin, ...]) -> list[Step]:
         """What ``role`` does after the beacon, in time order."""
@@ -130,6 +142,11 @@ class Schedule:
             out += [Step(start, Op.DRIVE, (pin,)), Step(start + DRIVE_S, Op.RELEASE, (pin,))]
         out += [Step(self.pull_up.start, Op.PULL_UP), Step(self.pull_up.end, Op.PULL_DOWN)]
         return sorted(out, key=lambda step: step.at)
+
+
+def vote_steps(schedule: Schedule, bus: tuple[BusPin, ...]) -> list[Step]:
+    """Ask for the round again (the peer runs the check: every pin may be driven)."""
+    return [Step(schedule.vote.start, Op.DRIVE, bus), Step(schedule.vote.end, Op.RELEASE, bus)]
 
 
 def beacon_steps(bus: tuple[BusPin, ...]) -> list[Step]:

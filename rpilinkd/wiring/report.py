@@ -91,6 +91,7 @@ def to_json(result: CheckResult) -> dict[str, Any]:
         "pigpio": result.pigpio,
         "borrowed": result.borrowed,
         "seconds": round(result.seconds, 2),
+        "rounds": result.rounds,
         "warnings": list(result.warnings),
         "wires": [
             {

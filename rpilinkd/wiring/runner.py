@@ -4,7 +4,8 @@ Both Pis run the same program and neither knows which started first, so each
 listens for a random while (longer while anything moves on its pins), and if
 it heard no beacon it sends one and leads. The one that hears a beacon
 follows. Both then follow :mod:`plan` from the beacon's timing. A round in
-which nothing of the peer was seen is repeated until the time-out.
+which nothing of the peer was seen is repeated until the time-out; one in which
+either Pi ran late is run again at once (the vote at the end of a round).
 """
 
 from __future__ import annotations
@@ -19,48 +20,64 @@ from rpilinkd.wiring.cable import Kind, mask
 from rpilinkd.wiring.local import LocalPigpiod
 from rpilinkd.wiring.model import Observations, Role
 from rpilinkd.wiring.plan import (
-    EARLY_S,
     PULLED_UP_SHARE,
     QUIET_SHARE,
-    SLOT_S,
     SLOT_SHARE,
     SYNC_RISE_S,
     Schedule,
     beacon_steps,
+    vote_steps,
 )
 from rpilinkd.wiring.sync import BeaconMatcher
 
 #: how long a Pi listens, after the last change it saw, before it sends a beacon
 LISTEN_S = (0.2, 0.6)
 POLL_S = 0.002
-REPORTS_LAG_S = 0.010  # pigpiod reports a change a millisecond or so after it happened
+REPORTS_LAG_S = 0.020  # pigpiod reports a change a millisecond or so after it happened
+#: a step done later than this may land in the next slot: the round is run again
+AGAIN_LATE_S = 0.030
+MAX_ROUNDS = 3
 START_LEAD_S = 0.005
 
 
 @dataclass(frozen=True)
 class Outcome:
-    observations: Observations | None  # None: no round ran (never heard, never led)
+    observations: Observations | None  # None: no round saw the peer
     rounds: int
 
 
+@dataclass(frozen=True)
+class Round:
+    observations: Observations
+    again: bool  # this Pi or the peer ran late: both run the round again
+
+
 async def check(io: LocalPigpiod, *, timeout: float, rng: random.Random) -> Outcome:
-    """Run rounds until one sees the peer or ``timeout`` passes; the pins end safe,
-    whatever happens (an error, a cancellation, Ctrl-C)."""
+    """Listen, lead or follow, and run rounds until one sees the peer in time (or
+    ``timeout`` passes); the pins end safe whatever happens (an error, Ctrl-C)."""
     deadline = time.monotonic() + timeout
-    last: Observations | None = None
     rounds = 0
     try:
         await io.open()
         while True:
             found = await _find_peer(io, deadline, rng)
             if found is None:
-                return Outcome(last, rounds)
-            observed = await _round(io, *found)
-            if observed is None:  # we led and nobody answered: listen again
-                continue
-            last, rounds = observed, rounds + 1
-            if peer_seen(last.quiet, last.peer, io.mask) or time.monotonic() >= deadline:
-                return Outcome(last, rounds)
+                return Outcome(None, rounds)
+            role, origin = found
+            best: Observations | None = None
+            for _ in range(MAX_ROUNDS):
+                result = await _round(io, role, origin)
+                if result is None:  # we led and nobody answered (this time)
+                    break
+                rounds += 1
+                if not peer_seen(result.observations.quiet, result.observations.peer, io.mask):
+                    break
+                best = result.observations
+                if not result.again:
+                    break
+                origin += Schedule(len(io.bus)).end  # both Pis know when the next one starts
+            if best is not None:
+                return Outcome(best, rounds)
     finally:
         try:
             await io.make_safe()
@@ -111,21 +128,31 @@ async def _beacon(io: LocalPigpiod) -> float:
     return (rise if rise is not None else sync_sent) - SYNC_RISE_S
 
 
-async def _round(io: LocalPigpiod, role: Role, origin: float) -> Observations | None:
+async def _round(io: LocalPigpiod, role: Role, origin: float) -> Round | None:
     """One round from the beacon on; None if this Pi led and nobody answered."""
     schedule = Schedule(len(io.bus))
     if role is Role.LEADER:
         await _sleep_until(origin + schedule.read_answer.end + REPORTS_LAG_S)
         if not io.timeline.rises(schedule.read_answer.shifted(origin)):
             return None
+    late = 0.0  # by when pigpiod had done each step: an upper bound of its delay
     for step in schedule.steps(role, io.bus):
         await _sleep_until(origin + step.at)
         await io.apply(step)
+        late = max(late, time.monotonic() - origin - step.at)
+    vote = late > AGAIN_LATE_S
+    if vote:
+        for step in vote_steps(schedule, io.bus):
+            await _sleep_until(origin + step.at)
+            await io.apply(step)
     await _sleep_until(origin + schedule.end + REPORTS_LAG_S)
-    return _observe(io, schedule, role, origin)
+    voted = vote or bool(io.timeline.rises(schedule.read_vote.shifted(origin)))
+    return Round(_observe(io, schedule, role, origin, late), again=voted)
 
 
-def _observe(io: LocalPigpiod, schedule: Schedule, role: Role, origin: float) -> Observations:
+def _observe(
+    io: LocalPigpiod, schedule: Schedule, role: Role, origin: float, late: float
+) -> Observations:
     timeline = io.timeline
 
     def read(walker: Role) -> list[int]:
@@ -135,12 +162,6 @@ def _observe(io: LocalPigpiod, schedule: Schedule, role: Role, origin: float) ->
             for k in range(len(io.bus))
         ]
 
-    late = 0.0  # when our own pins really rose, against the plan (pigpiod's ticks)
-    for index, pin in enumerate(io.bus):
-        planned = origin + schedule.slot(role, index)
-        rose = timeline.first_rise(pin.bit, planned - EARLY_S)
-        if rose is not None and rose < planned + 2 * SLOT_S:
-            late = max(late, rose - planned)
     return Observations(
         role=role,
         quiet=timeline.majority(schedule.read_quiet.shifted(origin), QUIET_SHARE),
