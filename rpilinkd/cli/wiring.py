@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from rpilinkd.wiring.analysis import analyse, nothing_seen
 from rpilinkd.wiring.cable import bus_pins
 from rpilinkd.wiring.local import LocalPigpiod
 from rpilinkd.wiring.model import CheckResult
-from rpilinkd.wiring.report import render_json, render_table, use_colour
-from rpilinkd.wiring.runner import check
+from rpilinkd.wiring.report import render_json, render_table, to_json, use_colour
+from rpilinkd.wiring.runner import Outcome, check
 
 DESCRIPTION = """\
 Check the cable between the two Pis: run this on both (in any order; the first
@@ -98,6 +99,11 @@ def add_parser(sub: Any) -> None:
         "/run/rpilink.sock)",
     )  # fmt: skip
     parser.add_argument(
+        "--trace", type=Path, metavar="FILE",
+        help="write every level this Pi saw, and what it made of them, to FILE (JSON, for "
+        "bug reports)",
+    )  # fmt: skip
+    parser.add_argument(
         "--config", type=Path,
         help="the pin map and pigpiod address when rpilinkd is not running "
         "(default: /etc/rpilink/rpilinkd.toml if it exists, else the defaults)",
@@ -158,8 +164,20 @@ async def _check(socket_path: str, args: argparse.Namespace) -> int:
         warnings=tuple(warnings),
         rounds=outcome.rounds,
     )
+    if args.trace is not None:
+        write_trace(args.trace, outcome, result)
     print(render_json(result) if args.json else render_table(result, colour=use_colour(sys.stdout)))
     return ExitCode.OK if result.ok else ExitCode.FAILED
+
+
+def write_trace(path: Path, outcome: Outcome, result: CheckResult) -> None:
+    origin = outcome.origin if outcome.origin is not None else outcome.timeline.times[0]
+    trace = {
+        "result": to_json(result),
+        "observations": asdict(outcome.observations) if outcome.observations else None,
+        "levels_ms_from_origin": outcome.timeline.dump(origin),
+    }
+    path.write_text(json.dumps(trace, default=str, indent=1) + "\n")
 
 
 async def _borrow(socket_path: str, check_s: float) -> Target | None:

@@ -30,7 +30,7 @@ from rpilinkd.wiring.timeline import Timeline
 
 REPORT = struct.Struct("<HHII")  # seqno, flags, tick, level
 NOT_LEVELS = NTFY_EVENT | NTFY_ALIVE | NTFY_WDOG
-CLOCK_PROBES = 5
+CLOCK_PROBES = 16  # the quickest answer bounds the error of the tick-to-clock map
 
 
 class LocalPigpiod:

@@ -35,24 +35,25 @@ from rpilinkd.wiring.model import Role
 BEACON_S = ((0.0, 0.080), (0.120, 0.200))
 SYNC_RISE_S = BEACON_S[1][0]  # both Pis time the round from this edge
 ANSWER_S = (0.205, 0.240)
-READ_ANSWER = (0.201, 0.250)  # a pin that rises in here answers (a stuck one cannot)
+READ_ANSWER = (0.190, 0.250)  # a pin that rises in here answers (a stuck one cannot)
 QUIET_S = (0.250, 0.350)
 WALK_START_S = 0.350
 SLOT_S = 0.050
 DRIVE_S = 0.035
-#: A pin is lit in a slot when it rose in the slot (from 2 ms before it: the other Pi's
-#: clock may be a sample ahead), or was high for most of its middle (lit by two slots in a
-#: row, it rises only once). So a step may run up to ~45 ms late (a busy host) and still
-#: land in its own slot.
-EARLY_S = 0.002
+#: A pin is lit in a slot when it rose in the slot (from 8 ms before it: each Pi maps
+#: pigpiod's ticks to its own clock within a few ms), or was high for most of its middle
+#: (lit by two slots in a row, it rises only once). So a step may run up to ~40 ms late
+#: (a busy host) and still land in its own slot.
+EARLY_S = 0.008
 READ_S = (0.005, 0.045)
 SLOT_SHARE = 0.6
+PULL_UP_GAP_S = 0.015  # after the last slot, so its rise window ends before the pull-ups
 PULL_UP_S = 0.100
 READ_PULL_UP_S = (0.020, 0.090)
 PULLED_UP_SHARE = 0.1  # a wire stuck low never reads high; a good one does once both pull up
 QUIET_SHARE = 0.9  # a wire stuck high reads high all the time
 VOTE_S = (0.020, 0.055)  # after the pull-ups
-READ_VOTE_S = (0.018, 0.080)
+READ_VOTE_S = (0.010, 0.080)
 TAIL_S = 0.050
 #: no pin is ever driven longer than this at a stretch (plus the host's scheduling delay)
 MAX_DRIVE_S = 0.080
@@ -112,7 +113,7 @@ class Schedule:
 
     @property
     def pull_up(self) -> Window:
-        start = WALK_START_S + 2 * self.pins * SLOT_S
+        start = WALK_START_S + 2 * self.pins * SLOT_S + PULL_UP_GAP_S
         return Window(start, start + PULL_UP_S)
 
     @property

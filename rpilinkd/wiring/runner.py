@@ -29,6 +29,7 @@ from rpilinkd.wiring.plan import (
     vote_steps,
 )
 from rpilinkd.wiring.sync import BeaconMatcher
+from rpilinkd.wiring.timeline import Timeline
 
 #: how long a Pi listens, after the last change it saw, before it sends a beacon
 LISTEN_S = (0.2, 0.6)
@@ -44,6 +45,8 @@ START_LEAD_S = 0.005
 class Outcome:
     observations: Observations | None  # None: no round saw the peer
     rounds: int
+    timeline: Timeline  # every level this Pi saw (for --trace)
+    origin: float | None = None  # of the last round
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ async def check(io: LocalPigpiod, *, timeout: float, rng: random.Random) -> Outc
         while True:
             found = await _find_peer(io, deadline, rng)
             if found is None:
-                return Outcome(None, rounds)
+                return Outcome(None, rounds, io.timeline)
             role, origin = found
             best: Observations | None = None
             for _ in range(MAX_ROUNDS):
@@ -77,7 +80,7 @@ async def check(io: LocalPigpiod, *, timeout: float, rng: random.Random) -> Outc
                     break
                 origin += Schedule(len(io.bus)).end  # both Pis know when the next one starts
             if best is not None:
-                return Outcome(best, rounds)
+                return Outcome(best, rounds, io.timeline, origin)
     finally:
         try:
             await io.make_safe()

@@ -24,6 +24,13 @@ class Timeline:
         self.times.append(max(t, self.times[-1]))
         self.levels.append(level)
 
+    def dump(self, origin: float) -> list[tuple[float, str]]:
+        """Every change, in ms from ``origin``, with its level word in hex (for --trace)."""
+        return [
+            (round((t - origin) * 1000, 3), f"{level:08x}")
+            for t, level in zip(self.times, self.levels, strict=True)
+        ]
+
     def __len__(self) -> int:
         return len(self.times)
 

@@ -63,6 +63,7 @@ def run_checks(
             args = ["wiring-check", "--json", "--timeout", str(timeout_s)]
             args += ["--socket", str(daemon.socket if daemons else system.workdir / "no.sock")]
             args += ["--pigpio", f"127.0.0.1:{daemon.pigpio_port}"]
+            args += ["--trace", str(system.workdir / f"trace-{board}.json")]
             if config is not None:
                 args += ["--config", str(config)]
             log = system.workdir / f"check-{board}.log"
