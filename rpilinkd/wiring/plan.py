@@ -6,14 +6,14 @@
                           high 80 ms (the follower syncs on the second rise)
     0.205-0.24 answer     the follower drives all its bus pins; a leader that sees nothing of
                           it stops here and listens again (so a lone Pi is never silent for long)
-    0.25-0.35  quiet      nothing driven, pull-downs everywhere: a pin that reads high is stuck
-    0.35-      walks      the follower, then the leader, drives one bus pin at a time
+    0.25-0.33  quiet      nothing driven, pull-downs everywhere: a pin that reads high is stuck
+    0.33-      walks      the follower, then the leader, drives one bus pin at a time
                           (a slot of 50 ms: high for 35 ms, read 5-45 ms into the slot)
-    then       pull-ups   nothing driven, pull-ups everywhere (100 ms): a pin that reads
+    then       pull-ups   nothing driven, pull-ups everywhere (80 ms): a pin that reads
                           low is stuck low (a cut wire reads its own pull-up)
     then       vote       a Pi whose steps ran late (a busy host) drives all its pins 35 ms:
                           both then run the round again from the quiet phase on (3 at most)
-    then       quiet      50 ms of nothing, so both Pis end with every pin an input
+    then       quiet      40 ms of nothing, so both Pis end with every pin an input
 
 Safety: a pin is only ever an input with a pull-down (or, in the pull-up phase, a
 pull-up) or an output driven **high**, never low, so two Pis running the check
@@ -36,8 +36,8 @@ BEACON_S = ((0.0, 0.080), (0.120, 0.200))
 SYNC_RISE_S = BEACON_S[1][0]  # both Pis time the round from this edge
 ANSWER_S = (0.205, 0.240)
 READ_ANSWER = (0.190, 0.250)  # a pin that rises in here answers (a stuck one cannot)
-QUIET_S = (0.250, 0.350)
-WALK_START_S = 0.350
+QUIET_S = (0.250, 0.330)
+WALK_START_S = 0.330
 SLOT_S = 0.050
 DRIVE_S = 0.035
 #: A pin is lit in a slot when it rose in the slot (from 8 ms before it: each Pi maps
@@ -48,13 +48,13 @@ EARLY_S = 0.008
 READ_S = (0.005, 0.045)
 SLOT_SHARE = 0.6
 PULL_UP_GAP_S = 0.015  # after the last slot, so its rise window ends before the pull-ups
-PULL_UP_S = 0.100
-READ_PULL_UP_S = (0.020, 0.090)
+PULL_UP_S = 0.080
+READ_PULL_UP_S = (0.015, 0.075)
 PULLED_UP_SHARE = 0.1  # a wire stuck low never reads high; a good one does once both pull up
 QUIET_SHARE = 0.9  # a wire stuck high reads high all the time
 VOTE_S = (0.020, 0.055)  # after the pull-ups
 READ_VOTE_S = (0.010, 0.080)
-TAIL_S = 0.050
+TAIL_S = 0.040
 #: no pin is ever driven longer than this at a stretch (plus the host's scheduling delay)
 MAX_DRIVE_S = 0.080
 
@@ -109,7 +109,7 @@ class Schedule:
 
     @property
     def read_quiet(self) -> Window:
-        return Window(QUIET_S[0] + 0.020, QUIET_S[1] - 0.020)
+        return Window(QUIET_S[0] + 0.015, QUIET_S[1] - 0.015)
 
     @property
     def pull_up(self) -> Window:

@@ -32,7 +32,7 @@ from rpilinkd.wiring.sync import BeaconMatcher
 from rpilinkd.wiring.timeline import Timeline
 
 #: how long a Pi listens, after the last change it saw, before it sends a beacon
-LISTEN_S = (0.2, 0.6)
+LISTEN_S = (0.15, 0.45)
 POLL_S = 0.002
 REPORTS_LAG_S = 0.020  # pigpiod reports a change a millisecond or so after it happened
 #: a step done later than this may land in the next slot: the round is run again

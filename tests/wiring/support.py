@@ -51,7 +51,7 @@ def run_checks(
     order: Sequence[str] = ("a", "b"),
     *,
     config: Path | None = None,
-    stagger_s: float = 0.2,
+    stagger_s: float = 0.1,
     timeout_s: float = 15.0,
     daemons: bool = False,
 ) -> dict[str, Check]:
