@@ -20,7 +20,7 @@ from typing import Any
 
 from rpilinkd.client import Client
 from rpilinkd.config import DEFAULT_CONFIG_PATH, config_from_mapping, load_config
-from rpilinkd.errors import PhyTimeoutError, PhyUnavailableError
+from rpilinkd.errors import PhyTimeoutError, PhyUnavailableError, RpilinkError
 from rpilinkd.exits import ExitCode, Hint, run_main
 from rpilinkd.pins import PinMap
 from rpilinkd.wiring.analysis import analyse, nothing_seen
@@ -135,7 +135,6 @@ class Target:
 
 
 async def _check(socket_path: str, args: argparse.Namespace) -> int:
-
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
@@ -182,7 +181,6 @@ def write_trace(path: Path, outcome: Outcome, result: CheckResult) -> None:
 
 async def _borrow(socket_path: str, check_s: float) -> Target | None:
     """The pins from a running rpilinkd, or None when no daemon answers on the socket."""
-
     client = Client(socket_path, name="rpilink wiring-check", timeout=10.0)
     try:
         await client.connect()
@@ -205,7 +203,8 @@ async def _borrow(socket_path: str, check_s: float) -> Target | None:
         while not (await client.status()).get("pins_free"):
             if time.monotonic() > deadline:
                 raise PhyTimeoutError(
-                    f"rpilinkd did not let go of the pins within {PINS_FREE_S:.0f} s (see its log)"
+                    f"rpilinkd did not let go of the pins within {PINS_FREE_S:.0f} s: is its "
+                    "pigpiod running? (rpilink status, and the daemon's log)"
                 )
             await asyncio.sleep(0.02)
     except BaseException:
@@ -220,14 +219,13 @@ async def _give_back(client: Client) -> None:
         await client.request("take_back")
     except (TimeoutError, OSError, ConnectionError):
         pass
-    except Exception as exc:
-        print(f"rpilink wiring-check: take_back: {exc}", file=sys.stderr)
+    except RpilinkError as exc:  # a refusal: the close below ends the lend all the same
+        print(f"rpilink wiring-check: take_back: {exc.message}", file=sys.stderr)
     finally:
         await client.close()
 
 
 def _from_config(args: argparse.Namespace) -> Target:
-
     path = args.config or Path(DEFAULT_CONFIG_PATH)
     config = load_config(path, required=args.config is not None)
     host, port = args.pigpio or (config.pigpio.host, config.pigpio.port)

@@ -20,6 +20,7 @@ from rpilinkd.wiring.cable import Kind, mask
 from rpilinkd.wiring.local import LocalPigpiod
 from rpilinkd.wiring.model import Observations, Role
 from rpilinkd.wiring.plan import (
+    BEACON_S,
     PULLED_UP_SHARE,
     QUIET_SHARE,
     SLOT_SHARE,
@@ -119,16 +120,14 @@ async def _find_peer(
 async def _beacon(io: LocalPigpiod) -> float:
     """Send the beacon; the origin comes from when our own pins really rose the second time."""
     start = time.monotonic() + START_LEAD_S
-    sync_sent = start + SYNC_RISE_S
     for step in beacon_steps(io.bus):
         await _sleep_until(start + step.at)
-        if step.at == SYNC_RISE_S:
-            sync_sent = time.monotonic()
         await io.apply(step)
     await asyncio.sleep(REPORTS_LAG_S)
     drivable = mask(pin for pin in io.bus if pin.kind is not Kind.IN)
-    rise = io.timeline.first_rise(drivable, sync_sent - 0.001)
-    return (rise if rise is not None else sync_sent) - SYNC_RISE_S
+    between = start + (BEACON_S[0][1] + SYNC_RISE_S) / 2  # in the beacon's gap
+    rise = io.timeline.first_rise(drivable, between)
+    return (rise if rise is not None else start + SYNC_RISE_S) - SYNC_RISE_S
 
 
 async def _round(io: LocalPigpiod, role: Role, origin: float) -> Round | None:

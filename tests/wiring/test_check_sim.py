@@ -102,11 +102,14 @@ def test_a_peer_that_is_off_is_not_seen_and_the_pins_end_safe(tmp_path: Path) ->
     try:
         check = run_checks(system, ("a",), timeout_s=1.0)["a"]
         modes = pin_states(system.daemon("a").pigpio_port)
+        stats = system.sim_stats()
     finally:
         system.stop()
     assert check.code == ExitCode.FAILED
     assert {w["verdict"] for w in check.report["wires"]} == {"peer_not_seen"}
     assert modes == SAFE
+    assert stats["boards"]["b"]["port"] == 0
+    assert stats["shorts_total"] == 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -120,11 +123,13 @@ def test_an_interrupted_check_leaves_every_pin_safe(tmp_path: Path, signum: int)
         child.signal(signum)
         code = child.proc.wait(20)
         modes = pin_states(port)
+        stats = system.sim_stats()
     finally:
         child.stop()
         system.stop()
     assert code == ExitCode.INTERRUPTED, child.stderr_text()
     assert modes == SAFE
+    assert stats["shorts_total"] == 0
 
 
 #: (mode, level) per default bus GPIO: data lines and inputs are inputs, outputs are low
