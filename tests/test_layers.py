@@ -27,7 +27,7 @@ LAYERS = [
     {"config"},
     {"link"},
     {"phy"},
-    {"sim", "api", "telemetry"},
+    {"sim", "api", "telemetry", "wiring"},
     {"service", "client"},
     {"cli", "testbed"},
     {"__main__"},

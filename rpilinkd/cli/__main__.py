@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from rpilinkd import __version__
+from rpilinkd.cli import wiring
 from rpilinkd.client import default_socket
 from rpilinkd.exits import ExitCode, Hint, run_main
 
@@ -24,6 +25,7 @@ examples:
   rpilink bench 9 --count 2000          throughput and latency (run `rpilink listen 9
                                         --quiet` on the other Pi first)
   rpilink demo                          two virtual Pis on rpilink-sim, talking
+  rpilink wiring-check                  on both Pis: which wire of the cable is wrong?
 
 The daemon's socket is /run/rpilink.sock unless --socket or $RPILINK_SOCKET says
 otherwise. Exit status: 0 ok, 1 refused or failed (the error's code is printed),
@@ -91,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run two virtual Pis on rpilink-sim and show them talk")
     demo.add_argument("--sample-us", type=int, default=5, choices=(1, 2, 4, 5, 8, 10))
     demo.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
+
+    wiring.add_parser(sub)
     return parser
 
 
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(sample_us=args.sample_us, keep=args.keep)
     path = args.socket or default_socket()
+    if args.command == "wiring-check":
+        return wiring.run_wiring_check(path, args)
     handlers: dict[str, Callable[[str, argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "send": commands.send,
         "listen": commands.listen,

@@ -67,6 +67,7 @@ class LinkDriver:
         self._resumed = asyncio.Event()  # set unless the pins are lent out
         self._resumed.set()
         self.paused_until: float | None = None
+        self.pins_free = False  # paused, and the backend session is over: a borrower may go
         self._bus_state = ""
 
     def wake(self) -> None:
@@ -174,13 +175,17 @@ class LinkDriver:
     async def _lent(self) -> None:
         """While the pins are lent out: the connection's timers run; the lease expires."""
         _LOGGER.warning("link paused: the pins are lent out (e.g. to rpilink wiring-check)")
-        while self.paused and not self._stop.is_set():
-            until = self.paused_until or self.now()
-            if self.now() >= until:
-                _LOGGER.warning("the pins' lease ran out; taking them back")
-                self.resume()
-                break
-            await self._idle(min(until - self.now(), 0.5))
+        self.pins_free = True
+        try:
+            while self.paused and not self._stop.is_set():
+                until = self.paused_until or self.now()
+                if self.now() >= until:
+                    _LOGGER.warning("the pins' lease ran out; taking them back")
+                    self.resume()
+                    break
+                await self._idle(min(until - self.now(), 0.5))
+        finally:
+            self.pins_free = False
         _LOGGER.info("link resumed: taking the pins back")
 
     async def _open(self) -> bool:

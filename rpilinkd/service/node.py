@@ -237,6 +237,7 @@ class Node:
         now = self.now()
         return {
             "link": state.value,
+            "pins_free": self.driver.pins_free,
             "reason": "" if up else self.driver.reason(self.refused),
             "warnings": self.warnings(),
             "role": self.role if up else None,

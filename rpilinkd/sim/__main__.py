@@ -26,6 +26,7 @@ examples:
   rpilink-sim                                  boards a and b on 127.0.0.1:8888 and :8889
   rpilink-sim --port-a 0 --port-b 0            free ports, printed in the JSON line
   rpilink-sim --sample-us 1 --vcd bus.vcd      faster sampling, trace every wire
+  rpilink-sim --wiring bad.toml --power-off b  a faulty cable, and board b switched off
   rpilink-sim --fault glitch:wire=D3,rate_hz=200,width_us=3 --fault drop:board=b,probability=0.01
   PIGPIO_ADDR=127.0.0.1 PIGPIO_PORT=8888 pigs hwver     talk to board a with Debian's pigs
 
@@ -64,6 +65,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=8,
         choices=(8, 16),
         help="the default cable's data lines: 8, or 16 for the wide bus's pin map (8)",
+    )
+    parser.add_argument(
+        "--power-off",
+        action="append",
+        default=[],
+        choices=("a", "b"),
+        metavar="BOARD",
+        help="this board is powered off: its pins float and its pigpiod does not answer "
+        "(its port is null in the JSON line)",
     )
     parser.add_argument(
         "--report-rate",
@@ -113,7 +123,8 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
 async def serve(config: SimConfig) -> dict[str, Any]:
     sim = Simulator(config)
     await sim.start()
-    ready: dict[str, Any] = {"a": sim.port("a"), "b": sim.port("b"), "seed": sim.seed}
+    ready: dict[str, Any] = {name: sim.port(name) or None for name in ("a", "b")}
+    ready["seed"] = sim.seed
     if config.control is not None:
         ready["control"] = str(config.control)
     print(json.dumps(ready), flush=True)
@@ -152,6 +163,7 @@ def _run(args: argparse.Namespace) -> int:
         report_rate=args.report_rate,
         width=args.width,
         buffer_ms=args.buffer_ms,
+        off=tuple(args.power_off),
     )
     try:
         stats = asyncio.run(serve(config))

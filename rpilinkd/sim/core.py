@@ -19,7 +19,7 @@ from typing import Any, Self
 import numpy as np
 
 from rpilinkd.errors import SimError
-from rpilinkd.pigpio_protocol import COMMAND_NAMES, Err
+from rpilinkd.pigpio_protocol import COMMAND_NAMES, PUD_OFF, Err
 from rpilinkd.pins import DEFAULT_PINS, WIDE_PINS
 from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE, AlertThread
 from rpilinkd.sim.board import Board
@@ -57,6 +57,7 @@ class SimConfig:
     buffer_ms: float = DEFAULT_BUFFER_MS  # its sample ring (pigpiod -b)
     set_clear_gap_us: float = DEFAULT_SET_CLEAR_GAP_US  # a pulse's set write, then its clear
     width: int = 8  # the default cable: the 8-bit bus's pin map, or the 16-bit one
+    off: tuple[str, ...] = ()  # boards powered off: pins float, pigpiod does not answer
 
     def sample_for(self, board: str) -> int:
         override = self.sample_us_a if board == "a" else self.sample_us_b
@@ -80,6 +81,10 @@ class Simulator:
         for board in self.boards.values():
             board.alerts = AlertThread(self.config.report_rate, self.config.buffer_ms)
             board.tx.set_clear_gap_us = self.config.set_clear_gap_us
+        for name in self.config.off:
+            if name not in self.boards:
+                raise SimError(f"cannot power off board {name!r}; boards: {', '.join(BOARDS)}")
+            self.boards[name].pulls = [PUD_OFF] * len(self.boards[name].pulls)  # unpowered pins
         pins = WIDE_PINS if self.config.width == 16 else DEFAULT_PINS
         self.base_wires = (
             load_wiring(self.config.wiring) if self.config.wiring else default_wires(pins)
@@ -142,8 +147,9 @@ class Simulator:
     # -- life cycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        for server in self.servers.values():
-            await server.start()
+        for name, server in self.servers.items():
+            if name not in self.config.off:  # a Pi that is off does not answer at all
+                await server.start()
         if self.config.control is not None:
             self._control = ControlServer(self, self.config.control)
             await self._control.start()
@@ -186,12 +192,15 @@ class Simulator:
     # -- what tests and the control socket use ----------------------------------------------
 
     def port(self, board: str) -> int:
-        return self.servers[board].port
+        """The board's pigpiod port (0 for a board that is powered off)."""
+        return 0 if board in self.config.off else self.servers[board].port
 
     async def restart_board(self, board: str, down_s: float = 0.2) -> None:
         """pigpiod on ``board`` restarts: every socket closes, waves and handles vanish."""
         if board not in self.boards:
             raise SimError(f"no board {board!r}; boards: {', '.join(BOARDS)}")
+        if board in self.config.off:
+            raise SimError(f"board {board} is powered off (--power-off); it has no pigpiod")
         server = self.servers[board]
         await server.stop()
         self.boards[board].restart_daemon(self.now_us())
@@ -235,6 +244,9 @@ class Simulator:
             "boards": boards,
             "shorts": dict(self.sampler.short_counts),
             "shorts_total": sum(self.sampler.short_counts.values()),
+            "shorts_longest_ms": {
+                name: round(us / 1000, 3) for name, us in self.sampler.short_longest_us.items()
+            },
             "faults": [f.describe() for f in self.faults.active.values()],
             "faults_injected": dict(self.faults.injected),
             "passes": self.sampler.passes,
@@ -244,6 +256,7 @@ class Simulator:
 
     def reset_stats(self) -> None:
         self.sampler.short_counts.clear()
+        self.sampler.short_longest_us.clear()
         for key in self.faults.injected:
             self.faults.injected[key] = 0
         for board in self.boards.values():

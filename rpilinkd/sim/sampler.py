@@ -28,7 +28,7 @@ from rpilinkd.pigpio_protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPO
 from rpilinkd.sim.board import Board, GlitchFilter
 from rpilinkd.sim.faults import Faults
 from rpilinkd.sim.vcd import VcdWriter
-from rpilinkd.sim.wires import Crossing, Side, Wire, resolve, shorts, wire_values
+from rpilinkd.sim.wires import Crossing, Flags, Side, Wire, resolve, shorts, wire_values
 
 _LOGGER = logging.getLogger(__name__)
 REPORT_DTYPE = np.dtype(REPORT_FORMAT)
@@ -66,13 +66,14 @@ class Sampler:
         self.vcd = vcd
         self.last_us = start_us
         self.last_level: dict[str, int | None] = dict.fromkeys(boards, None)  # None: not sampled
-        self._short_word = 0  # board a's bits shorted at the end of the last pass
+        self._short_since: dict[str, float] = {}  # wire (or net) -> when its ongoing short began
         self.short_counts: dict[str, int] = {}
         #: a board's last sample shows the pins as they are (no change since it)
         self._settled: dict[str, bool] = dict.fromkeys(boards, False)
         self.quiet_passes = 0
         self._cable: tuple[Wire, ...] = ()
         self._crossing: dict[str, Crossing] = {}
+        self.short_longest_us: dict[str, float] = {}
         self._short_logged: dict[str, float] = {}
         self.passes = 0
 
@@ -97,7 +98,7 @@ class Sampler:
         wires = self._wires()
         crossings = self._crossings(wires)
         names = {w.a: w.name for w in wires}
-        self._count_shorts(shorts(crossings["a"], side_a, side_b), names, t_end)
+        self._count_shorts(shorts(crossings["a"], side_a, side_b, names), times, t_end)
         if self.vcd is not None:
             self.vcd.record(times, wire_values(wires, side_a, side_b))
         window = Window(t0, t_end, times, glitches, flips)
@@ -123,7 +124,7 @@ class Sampler:
         """Whether this pass has nothing to report and nothing to change: no pin moved,
         every listener's last sample is still true, no filter or watchdog is pending,
         no report is waiting and none is due (most passes of an idle link)."""
-        if self.vcd is not None:
+        if self.vcd is not None or self._short_since:  # a short on is timed every pass
             return False
         for board in self.boards.values():
             if board.changed or board.watchdogs or not board.alerts.caught_up:
@@ -152,26 +153,36 @@ class Sampler:
             sides.append(Side(drive, latch, board.pulls))
         return times, sides[0], sides[1]
 
-    def _count_shorts(self, found: U32, names: dict[int, str], now_us: float) -> None:
-        """Count each wire's new shorts (``found``: board a's bits per instant)."""
-        before = np.concatenate(([np.uint32(self._short_word)], found[:-1])).astype(np.uint32)
-        rising_bits = found & ~before
-        self._short_word = int(found[-1])
-        if not rising_bits.any():
-            return
-        for gpio, name in names.items():
-            rising = int(np.count_nonzero((rising_bits >> np.uint32(gpio)) & np.uint32(1)))
-            if not rising:
-                continue
-            self.short_counts[name] = self.short_counts.get(name, 0) + rising
-            last = self._short_logged.get(name, -math.inf)
-            if now_us - last >= SHORT_LOG_EVERY_S * 1e6:
-                self._short_logged[name] = now_us
-                _LOGGER.warning(
-                    "short on wire %s: both boards drive it to different levels (%d so far)",
-                    name,
-                    self.short_counts[name],
-                )
+    def _count_shorts(self, found: dict[str, Flags], times: F64, now_us: float) -> None:
+        """Count each wire's new shorts and time them (``found``: flags per instant)."""
+        for name in set(found) | set(self._short_since):
+            flags = found.get(name, np.zeros(len(times), bool))
+            ongoing = name in self._short_since
+            before = np.concatenate(([ongoing], flags[:-1]))
+            began = times[flags & ~before].tolist()
+            ended = times[~flags & before].tolist()
+            starts = ([self._short_since[name]] if ongoing else []) + began
+            ends = ended + [now_us] * bool(flags[-1])  # a short still on counts up to now
+            for start, end in zip(starts, ends, strict=True):
+                longest = max(self.short_longest_us.get(name, 0.0), end - start)
+                self.short_longest_us[name] = longest
+            if flags[-1]:
+                self._short_since[name] = starts[-1]
+            else:
+                self._short_since.pop(name, None)
+            if began:
+                self._log_short(name, len(began), now_us)
+
+    def _log_short(self, name: str, new: int, now_us: float) -> None:
+        self.short_counts[name] = self.short_counts.get(name, 0) + new
+        last = self._short_logged.get(name, -math.inf)
+        if now_us - last >= SHORT_LOG_EVERY_S * 1e6:
+            self._short_logged[name] = now_us
+            _LOGGER.warning(
+                "short on wire %s: two ends drive it to different levels (%d so far)",
+                name,
+                self.short_counts[name],
+            )
 
     # -- sampling one board ---------------------------------------------------------
 

@@ -6,7 +6,10 @@ resistors at its ends. When both ends drive it to different levels it is a
 **short**: counted per wire, and each end reads its own driven level (as
 through the series resistors the wiring guide prescribes). A wire can be cut
 (each end reads only its own pull), stuck at 0 or 1 (shorted to a rail: both
-ends read that level), or swapped with another wire at board b's end.
+ends read that level), swapped with another wire at board b's end, or
+shorted to other wires: they form one **net**, whose ends all read whatever
+any end drives (a short, if two ends drive different levels: an undriven end
+then reads 0, the level between the rails being undefined).
 
 Wiring file (TOML)::
 
@@ -19,6 +22,9 @@ Wiring file (TOML)::
 
     [[swap]]           # optional: exchange the b ends of two wires
     wires = ["D0", "D1"]
+
+    [[short]]          # optional: join two (or more) wires into one net
+    wires = ["D2", "D3"]
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from rpilinkd.pigpio_protocol import PUD_DOWN, PUD_UP
 from rpilinkd.pins import DEFAULT_PINS, ControlLine, PinMap
 
 U32 = npt.NDArray[np.uint32]
+Flags = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Wire:
     b: int
     cut: bool = False
     stuck: int | None = None
+    net: str = ""  # the name of the net it is shorted into ("D2+D3"), if any
 
 
 def default_wires(pins: PinMap = DEFAULT_PINS) -> list[Wire]:
@@ -71,9 +79,11 @@ def load_wiring(path: Path) -> list[Wire]:
 
 
 def parse_wiring(data: dict[str, Any], where: str = "wiring") -> list[Wire]:
-    unknown = set(data) - {"wire", "swap"}
+    unknown = set(data) - {"wire", "swap", "short"}
     if unknown:
-        raise SimError(f"{where}: unknown table(s) {sorted(unknown)}; expected [[wire]], [[swap]]")
+        raise SimError(
+            f"{where}: unknown table(s) {sorted(unknown)}; expected [[wire]], [[swap]], [[short]]"
+        )
     wires: list[Wire] = []
     for index, entry in enumerate(data.get("wire", [])):
         key = f"{where}: wire[{index}]"
@@ -100,6 +110,15 @@ def parse_wiring(data: dict[str, Any], where: str = "wiring") -> list[Wire]:
         if not isinstance(names, list) or len(names) != 2:
             raise SimError(f"{where}: swap[{index}].wires must name two wires")
         wires = swap_wires(wires, names[0], names[1])
+    for index, entry in enumerate(data.get("short", [])):
+        names = entry.get("wires") if isinstance(entry, dict) else None
+        if not isinstance(names, list) or len(names) < 2 or len(set(names)) != len(names):
+            raise SimError(f"{where}: short[{index}].wires must name two or more different wires")
+        if isinstance(entry, dict) and set(entry) != {"wires"}:
+            raise SimError(
+                f"{where}: short[{index}]: unknown key(s) {sorted(set(entry) - {'wires'})}"
+            )
+        wires = short_wires(wires, [str(n) for n in names], f"{where}: short[{index}]")
     return wires
 
 
@@ -131,11 +150,45 @@ def swap_wires(wires: list[Wire], first: str, second: str) -> list[Wire]:
     ]
 
 
-def pull_level(x_pull: int, y_pull: int) -> int:
+def short_wires(wires: list[Wire], names: list[str], where: str = "short") -> list[Wire]:
+    """Join the named wires into one net (a solder bridge, bare strands touching)."""
+    by_name = {w.name: w for w in wires}
+    for name in names:
+        if name not in by_name:
+            raise SimError(f"{where}: no wire named {name!r}")
+        if by_name[name].net:
+            raise SimError(
+                f"{where}: wire {name!r} is already in the short {by_name[name].net!r}; "
+                "list every wire of one short in one [[short]]"
+            )
+    net = "+".join(names)
+    return [replace(w, net=net) if w.name in names else w for w in wires]
+
+
+def effective(wires: list[Wire]) -> list[Wire]:
+    """The wires as the physics sees them: a net with a stuck wire is stuck as a whole;
+    a cut wire leaves its net; a net left with one wire is a plain wire."""
+    members: dict[str, list[Wire]] = {}
+    for wire in wires:
+        if wire.net and not wire.cut:
+            members.setdefault(wire.net, []).append(wire)
+    out = []
+    for wire in wires:
+        group = members.get(wire.net, []) if wire.net and not wire.cut else []
+        if len(group) < 2:
+            out.append(replace(wire, net=""))
+            continue
+        stuck = next((w.stuck for w in group if w.stuck is not None), None)
+        out.append(replace(wire, stuck=stuck))
+    return out
+
+
+def pull_level(x_pull: int, y_pull: int, *more: int) -> int:
     """What an undriven wire reads: up wins only if nobody pulls down; floating reads 0."""
-    if PUD_DOWN in (x_pull, y_pull):
+    pulls = (x_pull, y_pull, *more)
+    if PUD_DOWN in pulls:
         return 0
-    return 1 if PUD_UP in (x_pull, y_pull) else 0
+    return 1 if PUD_UP in pulls else 0
 
 
 def own_pull_mask(pulls: list[int]) -> int:
@@ -155,11 +208,41 @@ class Side:
 
 
 @dataclass(frozen=True)
+class Net:
+    """Wires shorted together: their ends on our board and on the other."""
+
+    name: str
+    ours: tuple[int, ...]
+    theirs: tuple[int, ...]
+
+    def drivers(self, x: Side, y: Side) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Per instant: does any end drive it high, does any end drive it low."""
+        high = np.zeros(len(x.drive), bool)
+        low = np.zeros(len(x.drive), bool)
+        for side, pins in ((x, self.ours), (y, self.theirs)):
+            for pin in pins:
+                driven, level = side.bit(pin, side.drive), side.bit(pin, side.latch)
+                high |= driven & level
+                low |= driven & ~level
+        return high, low
+
+    def value(self, x: Side, y: Side) -> npt.NDArray[np.int8]:
+        """What an undriven end reads (1 or 0), or -1 where two ends fight."""
+        high, low = self.drivers(x, y)
+        pulls = [x.pulls[p] for p in self.ours] + [y.pulls[q] for q in self.theirs]
+        pulled = np.int8(pull_level(*pulls))
+        value = np.where(high | low, high.astype(np.int8), pulled).astype(np.int8)
+        value[high & low] = -1
+        return value
+
+
+@dataclass(frozen=True)
 class Crossing:
     """How the other board's pins land on this board's: wires grouped by bit shift.
 
     The default cable has three groups (data straight, control lines one bit up
-    or down), so a whole cable resolves in a dozen vector operations.
+    or down), so a whole cable resolves in a dozen vector operations. Shorted
+    wires (nets) are resolved one net at a time after that.
     """
 
     groups: tuple[tuple[int, int], ...]  # (shift from the other pin to ours, our mask)
@@ -167,21 +250,35 @@ class Crossing:
     stuck_mask: int
     stuck_values: int
     pairs: tuple[tuple[int, int], ...]  # (our pin, their pin) of intact wires
+    nets: tuple[Net, ...] = ()
 
     @classmethod
     def build(cls, links: list[tuple[int, int, Wire]]) -> Crossing:
         groups: dict[int, int] = {}
         wired = stuck_mask = stuck_values = 0
         pairs = []
-        for p, q, wire in links:
+        nets: dict[str, tuple[list[int], list[int]]] = {}
+        real = effective([wire for _, _, wire in links])
+        for (p, q, _), wire in zip(links, real, strict=True):
             if wire.stuck is not None:
                 stuck_mask |= 1 << p
                 stuck_values |= wire.stuck << p
+            elif wire.net:
+                ours, theirs = nets.setdefault(wire.net, ([], []))
+                ours.append(p)
+                theirs.append(q)
             elif not wire.cut:
                 groups[q - p] = groups.get(q - p, 0) | 1 << p
                 wired |= 1 << p
                 pairs.append((p, q))
-        return cls(tuple(groups.items()), wired, stuck_mask, stuck_values, tuple(pairs))
+        return cls(
+            tuple(groups.items()),
+            wired,
+            stuck_mask,
+            stuck_values,
+            tuple(pairs),
+            tuple(Net(name, tuple(o), tuple(t)) for name, (o, t) in nets.items()),
+        )
 
     def carry(self, word: U32) -> U32:
         """The other board's bits, moved onto our pins."""
@@ -203,22 +300,44 @@ def resolve(crossing: Crossing, x: Side, y: Side) -> U32:
     on_wire = (y_drives & y_levels) | (~y_drives & pulled)
     wired = np.uint32(crossing.wired)
     undriven = (on_wire & wired) | (np.uint32(own_pull_mask(x.pulls)) & ~wired)
+    for net in crossing.nets:  # an undriven end reads the net (0 while two ends fight)
+        reads_high = net.value(x, y) == 1
+        for pin in net.ours:
+            bit = np.uint32(1 << pin)
+            undriven = (undriven & ~bit) | np.where(reads_high, bit, np.uint32(0))
     levels = (x.drive & x.latch) | (~x.drive & undriven)
     if crossing.stuck_mask:  # a wire stuck to a rail reads the rail, driven or not
         levels = (levels & ~np.uint32(crossing.stuck_mask)) | np.uint32(crossing.stuck_values)
     return levels
 
 
-def shorts(crossing: Crossing, a: Side, b: Side) -> U32:
-    """Board a's bits, at each instant, on wires both boards drive to different levels."""
+def shorts(crossing: Crossing, a: Side, b: Side, names: dict[int, str]) -> dict[str, Flags]:
+    """Per wire (or net) with a short in this run: whether it is shorted at each instant.
+
+    ``crossing`` is board a's view; ``names`` maps board a's GPIOs to wire names.
+    """
     both = a.drive & crossing.carry(b.drive)
-    return both & (a.latch ^ crossing.carry(b.latch)) & np.uint32(crossing.wired)
+    word = both & (a.latch ^ crossing.carry(b.latch)) & np.uint32(crossing.wired)
+    found: dict[str, Flags] = {}
+    touched = int(np.bitwise_or.reduce(word)) if len(word) else 0
+    for gpio in range(32):
+        if touched >> gpio & 1:
+            found[names[gpio]] = a.bit(gpio, word)
+    for net in crossing.nets:
+        high, low = net.drivers(a, b)
+        if (fight := high & low).any():
+            found[net.name] = fight
+    return found
 
 
 def wire_values(wires: list[Wire], a: Side, b: Side) -> dict[str, npt.NDArray[np.int8]]:
     """Each wire's level for the trace: 0, 1, or -1 for a short (VCD ``x``)."""
     out: dict[str, npt.NDArray[np.int8]] = {}
-    for wire in wires:
+    nets = {n.name: n for n in Crossing.build([(w.a, w.b, w) for w in wires]).nets}
+    for wire in effective(wires):
+        if wire.stuck is None and wire.net:
+            out[wire.name] = nets[wire.net].value(a, b)
+            continue
         a_drives, b_drives = a.bit(wire.a, a.drive), b.bit(wire.b, b.drive)
         a_val = a.bit(wire.a, a.latch).astype(np.int8)
         b_val = b.bit(wire.b, b.latch).astype(np.int8)
