@@ -25,6 +25,7 @@ from rpilinkd.sim.board import Board
 from rpilinkd.sim.commands import HANDLERS, Call
 from rpilinkd.sim.control import ControlServer
 from rpilinkd.sim.faults import Fault, Faults, parse_spec
+from rpilinkd.sim.pio_board import PioBoard
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
 from rpilinkd.sim.transmitter import DEFAULT_SET_CLEAR_GAP_US
@@ -55,6 +56,7 @@ class SimConfig:
     report_rate: float = DEFAULT_REPORT_RATE  # changes/s a board's pigpiod can report (0: any)
     buffer_ms: float = DEFAULT_BUFFER_MS  # its sample ring (pigpiod -b)
     set_clear_gap_us: float = DEFAULT_SET_CLEAR_GAP_US  # a pulse's set write, then its clear
+    pio_boards: tuple[str, ...] = ()  # simulated Pi 5s (sim/pio_board.py), for the pio backend
 
     def sample_for(self, board: str) -> int:
         override = self.sample_us_a if board == "a" else self.sample_us_b
@@ -71,8 +73,9 @@ class Simulator:
         self.config = config or SimConfig()
         self.seed = self.config.seed if self.config.seed is not None else random.randrange(1 << 32)
         rng = random.Random(self.seed)
+        kinds = {name: PioBoard if name in self.config.pio_boards else Board for name in BOARDS}
         self.boards = {
-            name: Board(name, self.config.sample_for(name), random.Random(rng.random()))
+            name: kinds[name](name, self.config.sample_for(name), random.Random(rng.random()))
             for name in BOARDS
         }
         for board in self.boards.values():

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from rpilinkd.pigpio_protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPORT_FORMAT
 from rpilinkd.sim.board import Board, GlitchFilter
 from rpilinkd.sim.faults import Faults
+from rpilinkd.sim.pio_board import PioBoard
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wires import Crossing, Side, Wire, resolve, shorts, wire_values
 
@@ -94,6 +95,8 @@ class Sampler:
         for name, board, (x, y) in (("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))):
             pins = {w.name: (w.a if name == "a" else w.b) for w in wires}
             resolved = functools.partial(resolve, crossings[name], x, y)
+            if isinstance(board, PioBoard):  # a simulated Pi 5's PIO reads the wires itself
+                board.observe(times, resolved(), t_end)
             self._sample(board, window, resolved, x.drive, pins)
         self.last_us = t_end
         self.passes += 1
