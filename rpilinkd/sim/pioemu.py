@@ -116,6 +116,7 @@ class StateMachine:
         elif s.join == FifoJoin.RX:
             self.tx_depth = 0
         self._seen: dict[tuple[int, ...], int] = {}
+        self._decoded: dict[int, tuple[int, int | None]] = {}
 
     @classmethod
     def configured(
@@ -157,11 +158,16 @@ class StateMachine:
     def run(self, until: int, inputs: Inputs) -> None:
         """Execute every cycle before tick ``until``, reading ``inputs``."""
         self._inputs, self._until = inputs, until
+        valid_from, valid_to, gpio = 1, 0, 0  # the input level, cached while it holds
         while True:
             tick = self.tick_of(self.cycle)
             if tick >= until:
                 return
-            gpio = inputs.level(tick - SYNC_TICKS)
+            read = tick - SYNC_TICKS
+            if not valid_from <= read < valid_to:
+                gpio = inputs.level(read)
+                change = inputs.next_change(read)
+                valid_from, valid_to = read, until if change is None else change
             if gpio != self._last_gpio:  # a loop seen before this is no model of what follows
                 self._last_gpio = gpio
                 self._seen.clear()
@@ -218,6 +224,15 @@ class StateMachine:
             return (0, self.x, self.y, 0, 0, 0, self.isr, self.osr)[source]
         raise PioEmulationError(f"source {source} (status or reserved) is not modelled")
 
+    def _decode(self, word: int) -> tuple[int, int | None]:
+        """(delay, side-set value or None) of an instruction word."""
+        side_set = self.settings.side_set
+        field_ = word >> 8 & 31
+        delay = field_ & ((1 << (5 - side_set.bits)) - 1)
+        if side_set.count and (not side_set.optional or field_ >> 4 & 1):
+            return delay, field_ >> (5 - side_set.bits) & ((1 << side_set.count) - 1)
+        return delay, None
+
     def _step(self, gpio: int, tick: int) -> int:
         """Execute the instruction at pc; cycles used, or 0 when it stalls."""
         s = self.settings
@@ -225,11 +240,11 @@ class StateMachine:
         self.instructions += 1
         self._waiting = False
         self._last_read = tick - SYNC_TICKS
-        side_bits = s.side_set.bits
-        field_ = word >> 8 & 31
-        delay = field_ & ((1 << (5 - side_bits)) - 1)
-        if s.side_set.count and (not s.side_set.optional or field_ >> 4 & 1):
-            side = field_ >> (5 - side_bits) & ((1 << s.side_set.count) - 1)
+        decoded = self._decoded.get(word)
+        if decoded is None:
+            decoded = self._decoded[word] = self._decode(word)
+        delay, side = decoded
+        if side is not None:
             self._write_pins(s.sideset_base, s.side_set.count, side, tick, dirs=s.side_set.pindirs)
         op = word >> 13
         nxt = s.wrap_target if self.pc == s.wrap else (self.pc + 1) & 31
