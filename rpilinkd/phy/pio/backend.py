@@ -194,8 +194,8 @@ class PioPhy(PhyBackend):
             if lines is not None:
                 lines.close()
             if device is not None:
-                with contextlib.suppress(PhyError, OSError):
-                    for gpio in self.pins.data:
+                with contextlib.suppress(PhyError, OSError):  # inputs, pulled down: read low
+                    for gpio in (*self.pins.data, self.pins.stb_out, self.pins.frm_out):
                         device.gpio_release(gpio)
                 device.close()
         finally:
@@ -298,7 +298,11 @@ class PioPhy(PhyBackend):
     async def _read_frames(self) -> None:
         device, sm = self.device, self._rx_sm
         while True:
-            words = await asyncio.to_thread(device.read, sm, RX_MARKERS)
+            try:
+                words = await asyncio.to_thread(device.read, sm, RX_MARKERS)
+            except PhyError as exc:
+                self._fail(PhyUnavailableError(f"pio backend: {exc.message}"))
+                return
             if not self.framing or not len(words):
                 continue  # words from before framing went off are stale
             decoded = self._decoder.feed(words)

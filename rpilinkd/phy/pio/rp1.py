@@ -9,7 +9,8 @@ transfer call returns only once all its bytes moved (reads time out after
 about a second with ETIMEDOUT). Only the ``pio`` backend imports this module.
 
 This code has not run on a Pi 5: it was checked against the kernel header's
-structures and ioctl numbers only (tests/pio/test_rp1.py). See docs/bus.md.
+structures and ioctl numbers, and against a recording stand-in for the kernel
+(tests/pio/test_rp1.py, test_backend_open.py). See docs/bus.md.
 """
 
 from __future__ import annotations
