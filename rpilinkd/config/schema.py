@@ -94,6 +94,12 @@ class PigpioConfig(Section):
 class BusConfig(Section):
     SECTION = "bus"
 
+    backend: str = setting(
+        "auto",
+        "pigpio (Pi 1-4), pio (Pi 5, Pi 500, CM5), virtual, or auto (pio on a Pi 5 family "
+        "board, pigpio elsewhere)",
+        choices=("auto", "pigpio", "pio", "virtual"),
+    )
     sample_us: int = setting(
         5, "pigpiod's sample period (its -s option), µs", choices=SAMPLE_PERIODS_US
     )

@@ -100,8 +100,19 @@ BusEvent = RoleDecided | RoleConflict | BusLost
 
 
 class BusAccess:
-    def __init__(self, *, role: str, rng: random.Random, turn_ms: float = 20.0, now: float) -> None:
+    def __init__(
+        self,
+        *,
+        role: str,
+        rng: random.Random,
+        turn_ms: float = 20.0,
+        now: float,
+        frame_line_in_step: bool = False,
+    ) -> None:
+        """``frame_line_in_step``: the peer's FRM in :meth:`peer_lines` is its level at
+        the instant RW changed (the backend samples all lines at once)."""
         self.arbiter = Arbiter(role, rng)
+        self.frame_line_in_step = frame_line_in_step
         self.turn_s = turn_ms / 1e3
         self.peer: dict[ControlLine, bool] = dict.fromkeys(ControlLine, False)
         self.role: Role | None = None
@@ -328,7 +339,8 @@ class BusAccess:
                 self._set(RW, False)  # revoke: only after the acknowledgement
             # the slave let go: its RW fell after its last frame ended (FRM low). RW low
             # in mid-frame is a cut or lying wire, never a release: keep off the lines
-            if self._acked and not peer[RW] and not peer[FRM]:
+            in_frame = self.frame_line_in_step and peer[FRM]
+            if self._acked and not peer[RW] and not in_frame:
                 self._set(RW, False)
                 self.turn, self._request = Turn.CLAIMING, True
 

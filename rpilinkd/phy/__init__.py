@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 #: name -> (module, class); each class has ``from_config(config, **options)``
 BACKENDS: dict[str, tuple[str, str]] = {
     "pigpio": ("rpilinkd.phy.pigpio", "PigpioPhy"),
+    "pio": ("rpilinkd.phy.pio.backend", "PioPhy"),  # Raspberry Pi 5 family (RP1)
     "virtual": ("rpilinkd.phy.virtual", "VirtualPhy"),
 }
 

@@ -66,6 +66,9 @@ class PhyCapabilities:
     max_frame: int  # bytes in one frame
     line_rate_bps: float  # raw bytes per second while a frame is on the wire
     sample_us: int | None = None  # the receiver's sample period, if it samples
+    #: ControlsChanged shows FRM as it was at that instant (pigpio: one sampled word),
+    #: so a master can tell a release (RW falls between frames) from a cut RW wire
+    frame_line_in_step: bool = False
 
 
 class PhyBackend(abc.ABC):

@@ -93,7 +93,12 @@ class PigpioPhy(PhyBackend):
 
     @property
     def capabilities(self) -> PhyCapabilities:
-        return PhyCapabilities(self.max_frame, self.timing.line_rate_bps, self.timing.sample_us)
+        return PhyCapabilities(
+            self.max_frame,
+            self.timing.line_rate_bps,
+            self.timing.sample_us,
+            frame_line_in_step=True,
+        )
 
     @property
     def client(self) -> PigpiodClient:

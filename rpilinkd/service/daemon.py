@@ -24,6 +24,7 @@ from rpilinkd.api.server import ApiServer
 from rpilinkd.config import Config, to_mapping
 from rpilinkd.link import Connection
 from rpilinkd.phy import create_backend
+from rpilinkd.phy.autodetect import resolve_backend
 from rpilinkd.phy.codec import BusTiming
 from rpilinkd.service.health import WireHealth
 from rpilinkd.service.linkdriver import LinkDriver
@@ -48,7 +49,8 @@ class Daemon:
     notifier: Notifier
 
 
-def build(config: Config, *, backend: str = "pigpio", **backend_options: object) -> Daemon:
+def build(config: Config, *, backend: str | None = None, **backend_options: object) -> Daemon:
+    backend = backend or resolve_backend(config.bus.backend)
     name = config.node.effective_name
     epoch = random.SystemRandom().getrandbits(32) or 1
     connection = Connection(config.link, node=name, epoch=epoch, max_frame=config.bus.max_frame)

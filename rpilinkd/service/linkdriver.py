@@ -219,7 +219,11 @@ class LinkDriver:
     async def _session(self) -> None:
         self.phy.set_framing(False)
         self.bus = BusAccess(
-            role=self.role_setting, rng=self.rng, turn_ms=self.turn_ms, now=self.now()
+            role=self.role_setting,
+            rng=self.rng,
+            turn_ms=self.turn_ms,
+            now=self.now(),
+            frame_line_in_step=self.phy.capabilities.frame_line_in_step,
         )
         tasks = {
             asyncio.create_task(self._receive(), name="link receive"),

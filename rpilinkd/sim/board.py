@@ -157,7 +157,7 @@ class Board:
         self._log_latch.append(np.array([self.latch], np.uint32))
 
     @property
-    def changed(self) -> bool:
+    def pins_moved(self) -> bool:
         """Whether any pin changed since the last pass."""
         return bool(self._log_t)
 

@@ -26,6 +26,7 @@ from rpilinkd.sim.board import Board
 from rpilinkd.sim.commands import HANDLERS, Call
 from rpilinkd.sim.control import ControlServer
 from rpilinkd.sim.faults import Fault, Faults, parse_spec
+from rpilinkd.sim.pio_board import PioBoard
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
 from rpilinkd.sim.transmitter import DEFAULT_SET_CLEAR_GAP_US
@@ -58,6 +59,7 @@ class SimConfig:
     set_clear_gap_us: float = DEFAULT_SET_CLEAR_GAP_US  # a pulse's set write, then its clear
     width: int = 8  # the default cable: the 8-bit bus's pin map, or the 16-bit one
     off: tuple[str, ...] = ()  # boards powered off: pins float, pigpiod does not answer
+    pio_boards: tuple[str, ...] = ()  # simulated Pi 5s (sim/pio_board.py), for the pio backend
 
     def sample_for(self, board: str) -> int:
         override = self.sample_us_a if board == "a" else self.sample_us_b
@@ -74,8 +76,9 @@ class Simulator:
         self.config = config or SimConfig()
         self.seed = self.config.seed if self.config.seed is not None else random.randrange(1 << 32)
         rng = random.Random(self.seed)
+        kinds = {name: PioBoard if name in self.config.pio_boards else Board for name in BOARDS}
         self.boards = {
-            name: Board(name, self.config.sample_for(name), random.Random(rng.random()))
+            name: kinds[name](name, self.config.sample_for(name), random.Random(rng.random()))
             for name in BOARDS
         }
         for board in self.boards.values():

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from rpilinkd.pigpio_protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPORT_FORMAT
 from rpilinkd.sim.board import Board, GlitchFilter
 from rpilinkd.sim.faults import Faults
+from rpilinkd.sim.pio_board import PioBoard
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wires import Crossing, Flags, Side, Wire, resolve, shorts, wire_values
 
@@ -105,6 +106,8 @@ class Sampler:
         for name, board, (x, y) in (("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))):
             pins = {w.name: (w.a if name == "a" else w.b) for w in wires}
             resolved = functools.partial(resolve, crossings[name], x, y)
+            if isinstance(board, PioBoard):  # a simulated Pi 5's PIO reads the wires itself
+                board.observe(times, resolved(), t_end)
             self._sample(board, window, resolved, x.drive, pins)
         self.last_us = t_end
         self.passes += 1
@@ -127,7 +130,9 @@ class Sampler:
         if self.vcd is not None or self._short_since:  # a short on is timed every pass
             return False
         for board in self.boards.values():
-            if board.changed or board.watchdogs or not board.alerts.caught_up:
+            if isinstance(board, PioBoard):  # its PIO reads the wires every pass
+                return False
+            if board.pins_moved or board.watchdogs or not board.alerts.caught_up:
                 return False
             if any(f.value != f.candidate for f in board.glitch.values()):
                 return False

@@ -1,4 +1,5 @@
-"""Backend pairs for the conformance suite: virtual, pigpio on the emulator, a real pair."""
+"""Backend pairs for the conformance suite: virtual, pigpio on the emulator, pio on two
+simulated Pi 5s, a mixed pio/pigpio pair, a real pair."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from rpilinkd.config import Config, replace_keys
 from rpilinkd.phy import PhyBackend, create_backend
 from rpilinkd.phy.virtual import VirtualBus
 from rpilinkd.sim import SimConfig, Simulator
+from rpilinkd.sim.pio_board import sim_hardware
 
 REAL_A, REAL_B = os.environ.get("RPILINK_TEST_PIGPIO_A"), os.environ.get("RPILINK_TEST_PIGPIO_B")
-KINDS = ["virtual", "pigpio-sim", "pigpio-real"]
+KINDS = ["virtual", "pigpio-sim", "pio-sim", "pio-pigpio-sim", "pigpio-real"]
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -38,6 +40,21 @@ async def pair(request: pytest.FixtureRequest) -> AsyncIterator[tuple[PhyBackend
         async with Simulator(SimConfig(seed=3)) as sim:
             a = create_backend("pigpio", config, host="127.0.0.1", port=sim.port("a"))
             b = create_backend("pigpio", config, host="127.0.0.1", port=sim.port("b"))
+            await a.open()
+            await b.open()
+            yield a, b
+            await a.aclose()
+            await b.aclose()
+            assert sim.stats()["shorts_total"] == 0
+    elif request.param in ("pio-sim", "pio-pigpio-sim"):  # simulated Pi 5s (sim/pio_board.py)
+        pio = ("a", "b") if request.param == "pio-sim" else ("a",)
+        async with Simulator(SimConfig(seed=3, pio_boards=pio)) as sim:
+            a, b = (
+                create_backend("pio", config, hardware=sim_hardware(sim, name))
+                if name in pio
+                else create_backend("pigpio", config, host="127.0.0.1", port=sim.port(name))
+                for name in ("a", "b")
+            )
             await a.open()
             await b.open()
             yield a, b
