@@ -83,9 +83,12 @@ class WaveBurst:
         self.owned: set[int] = set()
         self.closed = False
         self.waves_sent = 0
+        self._prelude: list[Request] = []
 
-    async def play(self, waves: Iterable[U32]) -> None:
-        """Play the pulse lists back to back; returns once the last is over."""
+    async def play(self, waves: Iterable[U32], prelude: Sequence[Request] = ()) -> None:
+        """Play the pulse lists back to back; returns once the last is over.
+        ``prelude``: commands to run first, in the first wave's batch."""
+        self._prelude = list(prelude)
         loop = asyncio.get_running_loop()
         live: deque[tuple[int, float]] = deque()  # (wave id, when it is over at the latest)
         try:
@@ -105,7 +108,8 @@ class WaveBurst:
     async def _create_and_send(self, pulses: U32, *, first: bool) -> int:
         wave_id = 0 if first else self.table.next_id()
         mode = WAVE_MODE_ONE_SHOT if first else WAVE_MODE_ONE_SHOT_SYNC
-        requests: list[Request] = [(Cmd.WVCLR, 0, 0, b"")] if first else []
+        requests, self._prelude = self._prelude, []
+        requests += [(Cmd.WVCLR, 0, 0, b"")] if first else []
         if first:
             self.table = WaveTable()
         requests += [

@@ -72,7 +72,8 @@ class Child:
     ) -> None:
         self.argv = list(argv)
         self.stderr_path = stderr_path
-        self._stderr: IO[bytes] | None = open(stderr_path, "wb") if stderr_path else None  # noqa: SIM115
+        # appended: a restarted daemon keeps its earlier life in the same log
+        self._stderr: IO[bytes] | None = open(stderr_path, "ab") if stderr_path else None  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
                 self.argv,
