@@ -49,7 +49,7 @@ from rpilinkd.link.states import ErrorLevel, LinkState
 from rpilinkd.link.stats import LinkStats
 from rpilinkd.link.window import ReceiveWindow, RttEstimator, SendWindow, seq_diff
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: bus v2 (a unit on every strobe edge), turns handed over
 ACK_DELAY_S = 0.02  # an owed ACK goes out with our next burst; only this late asks for the bus
 VERDICT_TIMEOUT_S = 30.0  # a peer that never answers a whole message: fail it
 MAX_PORT = 0xFFFF
