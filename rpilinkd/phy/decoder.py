@@ -105,14 +105,16 @@ class ReportDecoder:
         for cut, word, before in zip(cuts.tolist(), words.tolist(), was.tolist(), strict=True):
             self._collect(values[taken:cut], out)
             taken = cut
-            if (word ^ before) & handshake:  # REQ or RW changed (maybe with FRM)
-                out.events.append(ControlsChanged(self.levels_of(word)))
-            if not (word ^ before) & frm_bit:
-                continue
-            if word & frm_bit:  # FRM rose: a new frame (an unfinished one is dropped)
-                self._frame = bytearray()
-            else:
+            # one report may show FRM and REQ/RW changed together (the reports between
+            # were lost): in wire order a frame ends before a release or grant, and
+            # starts after it
+            frm_changed = (word ^ before) & frm_bit
+            if frm_changed and not word & frm_bit:
                 self._finish(out)
+            if (word ^ before) & handshake:
+                out.events.append(ControlsChanged(self.levels_of(word)))
+            if frm_changed and word & frm_bit:  # a new frame (an unfinished one is dropped)
+                self._frame = bytearray()
         self._collect(values[taken:], out)
         return out
 

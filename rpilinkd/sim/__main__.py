@@ -110,7 +110,8 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     for name, board in stats["boards"].items():
         lines.append(
             f"  board {name}: {board['commands']} commands, {board['waves_started']} waves, "
-            f"{board['reports']} reports ({board['reports_dropped']} dropped), "
+            f"{board['reports']} reports ({board['reports_dropped']} dropped, "
+            f"{board['reports_lost']} lost past the report ceiling), "
             f"{board['batches_dropped']} batches dropped"
         )
     shorts = ", ".join(f"{w} {n}" for w, n in stats["shorts"].items()) or "none"

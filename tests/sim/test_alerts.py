@@ -1,0 +1,43 @@
+"""pigpiod's alert thread as a ceiling (sim/alerts.py): reports come late, then are lost."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rpilinkd.sim.alerts import F64, U32, AlertThread
+
+
+def changes(start_us: float, count: int, spacing_us: float = 1.0) -> tuple[F64, U32, U32]:
+    """``count`` changed samples from ``start_us`` on (each level word its index)."""
+    at = start_us + np.arange(count, dtype=np.float64) * spacing_us
+    return at, np.arange(count, dtype=np.uint32), np.ones(count, np.uint32)
+
+
+def test_below_the_ceiling_every_change_is_reported_at_once() -> None:
+    thread = AlertThread(rate=400_000, buffer_ms=120)
+    thread.process(*changes(0, 0), now_us=0)
+    out = thread.process(*changes(0, 300), now_us=1000)  # 300 changes in 1 ms: under 400
+    assert len(out[0]) == 300
+    assert thread.caught_up
+
+
+def test_above_it_reports_come_late_in_order_then_are_lost_with_the_ring() -> None:
+    thread = AlertThread(rate=100_000, buffer_ms=5)  # 100 reports a ms, a 5 ms ring
+    thread.process(*changes(0, 0), now_us=0)
+    fed = 2000
+    reported = [thread.process(*changes(0, fed, 0.5), now_us=1000)[1]]  # 1 ms of a burst
+    for now in range(2000, 20_000, 1000):  # the alert thread keeps waking, ~1 ms apart
+        reported.append(thread.process(*changes(now, 0), now_us=now)[1])
+    levels = np.concatenate(reported)
+    assert len(levels) < fed  # some were never reported ...
+    assert thread.lost == fed - len(levels)  # ... and each is counted, none lingers
+    assert thread.caught_up
+    assert (np.diff(levels.astype(np.int64)) > 0).all()  # what is reported keeps its order
+    assert len(reported[0]) == 100  # one pass's worth: the rest came late
+    assert levels[-1] == len(levels) - 1  # in time order until the ring moved past the rest
+
+
+def test_rate_zero_is_an_ideal_pigpiod() -> None:
+    thread = AlertThread(rate=0)
+    thread.process(*changes(0, 0), now_us=0)
+    assert len(thread.process(*changes(0, 50_000, 0.01), now_us=1000)[0]) == 50_000
