@@ -139,7 +139,7 @@ class LinkConfig(Section):
     SECTION = "link"
 
     frame_payload: int = setting(256, "payload bytes per frame (multiple of 4)", min=16, max=1024)
-    window: int = setting(64, "frames in flight before an acknowledgement", min=1, max=256)
+    window: int = setting(128, "frames in flight before an acknowledgement", min=1, max=256)
     max_message: int = setting(
         1024 * 1024, "largest message, bytes (hard cap 16 MiB)", min=1, max=MESSAGE_HARD_CAP
     )

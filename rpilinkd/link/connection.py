@@ -50,7 +50,7 @@ from rpilinkd.link.stats import LinkStats
 from rpilinkd.link.window import ReceiveWindow, RttEstimator, SendWindow, seq_diff
 
 PROTOCOL_VERSION = 2  # 2: bus v2 (a unit on every strobe edge), turns handed over
-ACK_DELAY_S = 0.02  # an owed ACK goes out with our next burst; only this late asks for the bus
+ACK_DELAY_S = 0.1  # an owed ACK goes out with our next burst; only this late asks for the bus
 VERDICT_TIMEOUT_S = 30.0  # a peer that never answers a whole message: fail it
 MAX_PORT = 0xFFFF
 TX_ERRORS_CAP = 256  # the counter saturates at bus-off, so a mended cable recovers
@@ -90,6 +90,7 @@ class Connection:
         self._verdicts = VerdictMemory()  # of the current peer epoch's messages
         self._drop = DownReason.STOPPED  # why the link last went down
         self.answer_expected = False  # the last frames_to_send owes the peer a reply
+        self._in_burst: list[int] = []  # sequence numbers of the last frames_to_send
         self._reset_session()
 
     # -- life cycle (driven by the bus-access machine) --------------------------------
@@ -128,10 +129,12 @@ class Connection:
         self._window = SendWindow(self.config.window, rtt)
         self._rx = ReceiveWindow(self.config.window)
         self._reassembler = Reassembler(self.config.max_message)
-        self._queue: deque[Frame] = deque()
+        self._queue: deque[Frame] = deque()  # data and announcements
+        self._answers: deque[Frame] = deque()  # verdicts: they ride the peer's hand-over
         self._incoming: dict[int, int] = {}  # message id -> port, awaiting accept/reject
         self._fast_resend: set[int] = set()
-        self._ack_due: float | None = None
+        self._ack_due: float | None = None  # an ACK is owed; it asks for the bus from then
+        self._answer_due: float | None = None  # verdicts wait; they ask for the bus from then
         self._hello_due = None
         self._last_rx = self._last_tx = 0.0
 
@@ -236,11 +239,16 @@ class Connection:
         if port is None:
             return
         self._verdicts.remember(message_id, code)
-        self._answer(message_id, port, code)
+        self._answer(message_id, port, code, now)
 
-    def _answer(self, message_id: int, port: int, code: str) -> None:
+    def _answer(self, message_id: int, port: int, code: str, now: float) -> None:
+        """Queue a verdict. Like an ACK it needs no request for the bus: the sender
+        hands the bus over once its burst is out, unless it keeps sending a window's
+        worth; only after ``ACK_DELAY_S`` does it ask."""
         if self.state is LinkState.UP:
-            self._queue.append(
+            if self._answer_due is None:
+                self._answer_due = now + ACK_DELAY_S
+            self._answers.append(
                 Frame(
                     Kind.VERDICT,
                     port=port,
@@ -264,6 +272,7 @@ class Connection:
             self._last_tx + keepalive,
             self._last_rx + dead,
             self._ack_due,
+            self._answer_due if self._answerable else None,
             self._window.next_deadline(),
             self._hello_due,
             self.outbox.next_deadline(up=True),
@@ -302,12 +311,18 @@ class Connection:
                 self._fail(message_id, "delivery_failed", "the peer never answered")
 
     def wants_to_send(self, now: float) -> bool:
-        """Whether ``frames_to_send`` would give something now (an owed ACK included)."""
-        return self._ack_due is not None or self.needs_bus(now)
+        """Whether ``frames_to_send`` would give something now (an owed ACK or verdict
+        included)."""
+        return self._answerable or self._ack_due is not None or self.needs_bus(now)
+
+    @property
+    def _answerable(self) -> bool:
+        return bool(self._answers) and self._room() > 0
 
     def needs_bus(self, now: float) -> bool:
-        """Whether to ask the peer for the bus: anything but an ACK that is not yet due
-        (the peer hands the bus over after every burst it wants answered)."""
+        """Whether to ask the peer for the bus: anything but answers (ACKs, verdicts)
+        not yet ``ACK_DELAY_S`` old (the peer hands the bus over after every burst it
+        wants answered)."""
         if self.state is LinkState.ARBITRATING:
             return self._hello_due is not None and self._hello_due <= now
         if self.state is not LinkState.UP:
@@ -316,6 +331,7 @@ class Connection:
             (self._queue and self._room() > 0)
             or self._fast_resend
             or (self._ack_due is not None and self._ack_due <= now)
+            or (self._answerable and self._answer_due is not None and self._answer_due <= now)
             or (self._hello_due is not None and self._hello_due <= now)
             or now - self._last_tx >= self.config.keepalive_ms / 1e3
             or any(e.attempts < self.config.retries for e in self._window.due(now))
@@ -325,8 +341,10 @@ class Connection:
 
     def frames_to_send(self, now: float, max_frames: int | None = None) -> list[bytes]:
         """What to put on the wire now; ``answer_expected`` says whether the peer owes
-        a reply to them (the bus hands itself over after such a burst)."""
+        a reply to them (the bus hands itself over after such a burst). Call
+        :meth:`frames_on_wire` once they are out."""
         out: list[bytes] = []
+        self.frames_on_wire(now)  # the caller forgot: the last burst is surely out
         self.answer_expected = False
         if self.state is LinkState.ARBITRATING:
             if self._hello_due is not None and self._hello_due <= now:
@@ -340,22 +358,34 @@ class Connection:
                 self._hello_due = None
             out += self._retransmissions(now, limit - len(out))
             for _ in range(min(self._room(), limit - len(out))):
-                if not self._queue:
+                queue = self._answers or self._queue
+                if not queue:
                     break
-                entry = self._window.push(self._queue.popleft(), now)
+                entry = self._window.push(queue.popleft(), now)
+                self._in_burst.append(entry.seq)
                 out.append(self._stamp(entry.frame, seq=entry.seq))
             self.answer_expected = bool(out)  # hellos and sequenced frames: all answered
+            self._window.in_transit(self._in_burst)
             keepalive_due = now - self._last_tx >= self.config.keepalive_ms / 1e3
             ack_owed = self._ack_due is not None
             if (ack_owed and (not out or self._rx.held)) or (keepalive_due and not out):
                 out.append(self._stamp(Frame(Kind.ACK, payload=SACK.pack(self._rx.sack()))))
             if out:
                 self._ack_due = None
+            if not self._answers:
+                self._answer_due = None
         if out:
             self._last_tx = now
             self.stats.frames_sent += len(out)
             self.stats.bytes_sent += sum(map(len, out))
         return out
+
+    def frames_on_wire(self, now: float) -> None:
+        """The frames of the last ``frames_to_send`` are out: their round trips (and
+        retransmission timers) start now."""
+        if self._in_burst:
+            self._window.on_wire(self._in_burst, now)
+            self._in_burst = []
 
     def _room(self) -> int:
         """New frames the window takes now; a sick cable (error-passive or worse) gets half."""
@@ -372,6 +402,7 @@ class Connection:
         self._fast_resend.clear()
         for entry in sorted(due.values(), key=lambda e: seq_diff(e.seq, self._rx.expected))[:limit]:
             self._window.retransmitted(entry, now)
+            self._in_burst.append(entry.seq)
             self.stats.retransmissions += 1
             self.stats.tx_errors = min(TX_ERRORS_CAP, self.stats.tx_errors + 8)
             out.append(self._stamp(entry.frame, seq=entry.seq))
@@ -451,7 +482,7 @@ class Connection:
             answered = None if result is None else self._verdicts.get(result.message_id)
             if result is not None and answered is not None:  # resent after a drop: once only
                 self.stats.duplicate_messages += 1
-                self._answer(result.message_id, result.port, answered)
+                self._answer(result.message_id, result.port, answered, now)
             elif isinstance(result, Assembled):
                 self.stats.messages_received += 1
                 self.stats.payload_received += len(result.data)

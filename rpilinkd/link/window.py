@@ -14,6 +14,7 @@ ceiling, and doubles for a frame at each of its timeouts.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -73,6 +74,9 @@ class SendWindow:
     rtt: RttEstimator
     next_seq: int = 0
     frames: OrderedDict[int, InFlight] = field(default_factory=OrderedDict)
+    # the earliest timeout, kept between changes: the driver asks after every event
+    _earliest: float | None = field(default=None, init=False, repr=False)
+    _stale: bool = field(default=False, init=False, repr=False)
 
     @property
     def room(self) -> int:
@@ -82,6 +86,9 @@ class SendWindow:
         entry = InFlight(self.next_seq, frame, now, now, self.rtt.rto)
         self.frames[self.next_seq] = entry
         self.next_seq = seq_add(self.next_seq, 1)
+        if not self._stale:
+            deadline = now + entry.rto
+            self._earliest = deadline if self._earliest is None else min(self._earliest, deadline)
         return entry
 
     def acknowledge(self, ack: int, sack: int, now: float) -> list[InFlight]:
@@ -92,18 +99,40 @@ class SendWindow:
             selected = 0 < ahead <= SACK_SPAN and sack >> (ahead - 1) & 1
             if ahead < 0 or selected:
                 entry = self.frames.pop(seq)
-                if entry.attempts == 1:  # Karn: only unambiguous samples
+                self._stale = True
+                if entry.attempts == 1 and entry.sent_at <= now:  # Karn: unambiguous only
                     self.rtt.sample(now - entry.sent_at)
                 done.append(entry)
         return done
 
+    def in_transit(self, seqs: list[int]) -> None:
+        """These frames are going out in a burst: no timeout until :meth:`on_wire`."""
+        for seq in seqs:
+            entry = self.frames.get(seq)
+            if entry is not None:
+                entry.sent_at = math.inf
+        self._stale = True
+
+    def on_wire(self, seqs: list[int], now: float) -> None:
+        """These frames' burst has just ended: time their round trips from now, since
+        the peer cannot answer while we hold the bus (a long burst is no late ACK)."""
+        for seq in seqs:
+            entry = self.frames.get(seq)
+            if entry is not None:
+                entry.sent_at = now
+        self._stale = True
+
     def due(self, now: float) -> list[InFlight]:
+        deadline = self.next_deadline()
+        if deadline is None or deadline > now:
+            return []
         return [e for e in self.frames.values() if e.sent_at + e.rto <= now]
 
     def retransmitted(self, entry: InFlight, now: float) -> None:
         entry.attempts += 1
         entry.sent_at = now
         entry.rto = min(self.rtt.ceiling, entry.rto * 2)
+        self._stale = True
 
     def missing_below(self, ack: int, sack: int) -> list[InFlight]:
         """Frames the peer lacks although it holds later ones (holes in the SACK)."""
@@ -119,7 +148,11 @@ class SendWindow:
         return lacking
 
     def next_deadline(self) -> float | None:
-        return min((e.sent_at + e.rto for e in self.frames.values()), default=None)
+        if self._stale:
+            timed = (e.sent_at + e.rto for e in self.frames.values() if e.sent_at < math.inf)
+            self._earliest = min(timed, default=None)
+            self._stale = False
+        return self._earliest
 
 
 @dataclass

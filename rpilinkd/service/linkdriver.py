@@ -288,9 +288,15 @@ class LinkDriver:
         if bus.may_transmit and connection.wants_to_send(self.now()) and self._tx is None:
             self._tx = asyncio.create_task(self._transmit(bus), name="link transmit")
         deadlines = [t for t in (bus.get_timer(), connection.get_timer()) if t is not None]
-        timeout = max(0.0, min(deadlines) - self.now()) if deadlines else None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        alarm = None
+        if deadlines:  # a plain timer: wait_for would make a task for every turn
+            delay = max(0.0, min(deadlines) - self.now())
+            alarm = asyncio.get_running_loop().call_later(delay, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            if alarm is not None:
+                alarm.cancel()
 
     async def _apply_bus(self) -> None:
         """Apply what the bus machine asks for, as one backend call.
@@ -374,6 +380,7 @@ class LinkDriver:
                 answer_expected = self.connection.answer_expected
                 bus.burst_started(self.now())
                 await self.phy.send_frames(frames)
+                self.connection.frames_on_wire(self.now())
                 self.bursts += 1
                 bus.burst_done(self.now(), answer_expected=answer_expected)
         except PhyError as exc:

@@ -34,8 +34,10 @@ def lossless(size: int, seconds: float) -> tuple[float, float]:
             outstanding += 1
         for frame in a.frames_to_send(now):
             b.receive_frame(frame, now)
+        a.frames_on_wire(now)
         for frame in b.frames_to_send(now + 0.002):
             a.receive_frame(frame, now)
+        b.frames_on_wire(now + 0.002)
         for end in (a, b):
             timer = end.get_timer()
             if timer is not None and timer <= now:

@@ -85,6 +85,7 @@ class LinkPair:
                 end.handle_timer(self.now)
             for frame in end.frames_to_send(self.now):
                 self._transmit(name, frame)
+            end.frames_on_wire(self.now)
         while self._in_flight and self._in_flight[0][0] <= self.now:
             _, _, to, data = heapq.heappop(self._in_flight)
             self.ends[to].receive_frame(data, self.now)
