@@ -1,14 +1,14 @@
 """Draw docs/wiring.svg from the default pin map: the 17 wires between the two Pis.
 
-Run ``python scripts/make_wiring_svg.py`` after changing rpilinkd/phy/pins.py;
+Run ``python scripts/make_wiring_svg.py`` after changing the pin map (pins.py);
 a test checks that the committed picture matches the pin map.
 
 The picture is a wire list, not a photo of the headers: one row per signal on each
 Pi, with its GPIO and header pin. Data lines and ground run straight across. Each
 control signal has two rows (OUT above IN) and its two wires cross visibly in an X,
 with an arrow into the input, so "OUT goes to the other Pi's IN" cannot be misread as
-a straight wire. Every signal wire carries its 1 kΩ series resistor (a box), drawn
-at the driving end.
+a straight wire. Every signal pin of each Pi has its own 1 kΩ series resistor (a
+box next to the pin), so every wire has one at each end.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def main() -> None:
         label(
             WIDTH / 2,
             42,
-            "both Pis use the same pin map; every wire but ground has a 1 kΩ "
-            "series resistor (the boxes marked 1k)",
+            "both Pis use the same pin map; each Pi has a 1 kΩ series resistor on each of its "
+            "16 signal pins (boxes marked 1k)",
             "middle",
         ),
     ]
@@ -137,7 +137,8 @@ def main() -> None:
         colour = COLOURS[key]
         if signal.startswith("D"):  # straight across, both ways, resistor in the middle
             parts.append(wire(f"M{PIN_A + 5},{y:.0f} H{PIN_B - 5}", key, arrow=False))
-            parts.append(resistor(WIDTH / 2 - 15, y, colour))
+            parts.append(resistor(PIN_A + 30, y, colour))  # one at each Pi's pin
+            parts.append(resistor(PIN_B - 60, y, colour))
         elif signal == "GND":
             parts.append(wire(f"M{PIN_A + 5},{y:.0f} H{PIN_B - 5}", key, arrow=False))
             parts.append(
@@ -149,8 +150,9 @@ def main() -> None:
             b_to_a = f"M{PIN_B - 5},{y:.0f} H{CROSS_B} L{CROSS_A},{y_in:.0f} H{PIN_A + 9}"
             parts.append(wire(a_to_b, key, arrow=True))
             parts.append(wire(b_to_a, key, arrow=True, dashed=True))  # the other wire
-            parts.append(resistor(PIN_A + 30, y, colour))  # at each driving (OUT) end
-            parts.append(resistor(PIN_B - 60, y, colour))
+            for row in (y, y_in):  # one at each Pi's OUT and IN pin
+                parts.append(resistor(PIN_A + 30, row, colour))
+                parts.append(resistor(PIN_B - 60, row, colour))
             name = signal.removesuffix("_OUT")
             parts.append(
                 label(
