@@ -273,25 +273,43 @@ def _read(path: str, binary: bool = False) -> str | bytes:
     return data if binary else data.decode("utf-8", "replace")
 
 
+MODEL_FILE = "/proc/device-tree/model"
+CPUINFO_FILE = "/proc/cpuinfo"
+DT_REVISION_FILE = "/proc/device-tree/system/linux,revision"
+
+
+def read_board(
+    model_file: str = MODEL_FILE,
+    cpuinfo_file: str = CPUINFO_FILE,
+    dt_revision_file: str = DT_REVISION_FILE,
+) -> Board:
+    """This machine's board (files that are missing or unreadable count as empty).
+
+    For the daemon: ``board = read_board()``; if ``board.support == UNSUPPORTED``,
+    ``board.reason`` is the one sentence to log and to show in ``rpilink status``.
+    """
+    dt_revision = _read(dt_revision_file, binary=True)
+    return detect_board(
+        str(_read(model_file)),
+        str(_read(cpuinfo_file)),
+        dt_revision if isinstance(dt_revision, bytes) else b"",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m rpilinkd.platform",
         description="Print what this machine is (board, OS, architecture) and whether "
         "rpilinkd supports it. scripts/install uses --shell.",
     )
-    parser.add_argument("--model-file", default="/proc/device-tree/model")
-    parser.add_argument("--cpuinfo", default="/proc/cpuinfo")
-    parser.add_argument("--dt-revision", default="/proc/device-tree/system/linux,revision")
+    parser.add_argument("--model-file", default=MODEL_FILE)
+    parser.add_argument("--cpuinfo", default=CPUINFO_FILE)
+    parser.add_argument("--dt-revision", default=DT_REVISION_FILE)
     parser.add_argument("--os-release", default="/etc/os-release")
     parser.add_argument("--arch", default="", help="dpkg's architecture (armhf, arm64, ...)")
     parser.add_argument("--shell", action="store_true", help="KEY=value lines for bash's eval")
     args = parser.parse_args(argv)
-    dt_revision = _read(args.dt_revision, binary=True)
-    board = detect_board(
-        str(_read(args.model_file)),
-        str(_read(args.cpuinfo)),
-        dt_revision if isinstance(dt_revision, bytes) else b"",
-    )
+    board = read_board(args.model_file, args.cpuinfo, args.dt_revision)
     os_release = parse_os_release(str(_read(args.os_release)))
     found = summary(board, os_release, args.arch, tuple(sys.version_info[:3]))
     if args.shell:

@@ -229,6 +229,15 @@ def test_main_prints_json_and_shell_assignments(
     assert all(key.startswith("PLATFORM_") for key in shell)
 
 
+def test_read_board_reads_the_files_and_tolerates_missing_ones(tmp_path: Path) -> None:
+    model = write(tmp_path / "model", "Raspberry Pi 5 Model B Rev 1.0\0")
+    board = platform.read_board(model, str(tmp_path / "absent"), str(tmp_path / "absent"))
+    assert board.support == UNSUPPORTED
+    assert "Raspberry Pi 5 Model B Rev 1.0" in board.reason
+    nothing = platform.read_board(*(str(tmp_path / name) for name in ("a", "b", "c")))
+    assert nothing.support == UNKNOWN
+
+
 def test_it_imports_only_the_standard_library() -> None:
     source = Path(platform.__file__).read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines()
