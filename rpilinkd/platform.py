@@ -32,11 +32,31 @@ PROCESSORS = {0: "BCM2835", 1: "BCM2836", 2: "BCM2837", 3: "BCM2711", 4: "BCM271
 PIGPIO_PROCESSORS = frozenset({0, 1, 2, 3})  # what pigpio v79's gpioHardwareRevision accepts
 BCM2712 = 4
 TYPES = {
-    0x00: "A", 0x01: "B", 0x02: "A+", 0x03: "B+", 0x04: "2B", 0x05: "Alpha", 0x06: "CM1",
-    0x08: "3B", 0x09: "Zero", 0x0A: "CM3", 0x0C: "Zero W", 0x0D: "3B+", 0x0E: "3A+",
-    0x10: "CM3+", 0x11: "4B", 0x12: "Zero 2 W", 0x13: "400", 0x14: "CM4", 0x15: "CM4S",
-    0x17: "5", 0x18: "CM5", 0x19: "500", 0x1A: "CM5 Lite", 0x1B: "CM0",
-}  # fmt: skip
+    0x00: "A",
+    0x01: "B",
+    0x02: "A+",
+    0x03: "B+",
+    0x04: "2B",
+    0x05: "Alpha",
+    0x06: "CM1",
+    0x08: "3B",
+    0x09: "Zero",
+    0x0A: "CM3",
+    0x0C: "Zero W",
+    0x0D: "3B+",
+    0x0E: "3A+",
+    0x10: "CM3+",
+    0x11: "4B",
+    0x12: "Zero 2 W",
+    0x13: "400",
+    0x14: "CM4",
+    0x15: "CM4S",
+    0x17: "5",
+    0x18: "CM5",
+    0x19: "500",
+    0x1A: "CM5 Lite",
+    0x1B: "CM0",
+}
 PI5_FAMILY_TYPES = frozenset({0x17, 0x18, 0x19, 0x1A})
 # Old-style codes 0002-0015 are all BCM2835 boards (pigpio accepts exactly this range).
 OLD_STYLE_CODES = range(0x0002, 0x0016)

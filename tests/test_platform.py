@@ -68,14 +68,20 @@ def test_a_pi_3_on_32_bit_is_supported_from_cpuinfo_alone() -> None:
 
 @pytest.mark.parametrize(
     ("model", "revision"),
-    [("Raspberry Pi 5 Model B Rev 1.0", "d04170"), ("Raspberry Pi 5 Model B Rev 1.1", "e04171"),
-     ("Raspberry Pi 500 Rev 1.0", "d04190"), ("Raspberry Pi Compute Module 5 Rev 1.0", "b04180"),
-     ("Raspberry Pi Compute Module 5 Lite Rev 1.0", "c041a0")],
-)  # fmt: skip
+    [
+        ("Raspberry Pi 5 Model B Rev 1.0", "d04170"),
+        ("Raspberry Pi 5 Model B Rev 1.1", "e04171"),
+        ("Raspberry Pi 500 Rev 1.0", "d04190"),
+        ("Raspberry Pi Compute Module 5 Rev 1.0", "b04180"),
+        ("Raspberry Pi Compute Module 5 Lite Rev 1.0", "c041a0"),
+    ],
+)
 def test_the_pi_5_family_is_refused_with_one_clear_reason(model: str, revision: str) -> None:
-    for board in (detect_board(model, cpuinfo(revision)),  # both sources
-                  detect_board("", cpuinfo(revision)),  # the revision code alone
-                  detect_board(model, "")):  # the model string alone  # fmt: skip
+    for board in (
+        detect_board(model, cpuinfo(revision)),  # both sources
+        detect_board("", cpuinfo(revision)),  # the revision code alone
+        detect_board(model, ""),
+    ):  # the model string alone
         assert board.pi5_family
         assert not board.pigpio_ok
         assert board.support == UNSUPPORTED
@@ -147,8 +153,10 @@ def test_decode_revision_fields() -> None:
 
 def test_parse_cpuinfo_takes_the_first_of_each_line() -> None:
     assert parse_cpuinfo(PI3_ARMHF) == {
-        "hardware": "BCM2835", "revision": "a02082", "model": "Raspberry Pi 3 Model B Rev 1.2"
-    }  # fmt: skip
+        "hardware": "BCM2835",
+        "revision": "a02082",
+        "model": "Raspberry Pi 3 Model B Rev 1.2",
+    }
     assert "revision" not in parse_cpuinfo(PI4_ARM64.replace("Revision", "Rev"))
 
 
@@ -208,11 +216,18 @@ def write(path: Path, text: str | bytes) -> str:
 def test_main_prints_json_and_shell_assignments(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["--model-file", write(tmp_path / "model", "Raspberry Pi 500 Rev 1.0\0"),
-            "--cpuinfo", write(tmp_path / "cpuinfo", cpuinfo("d04190")),
-            "--dt-revision", str(tmp_path / "absent"),
-            "--os-release", write(tmp_path / "os-release", RASPIOS_32),
-            "--arch", "arm64"]  # fmt: skip
+    args = [
+        "--model-file",
+        write(tmp_path / "model", "Raspberry Pi 500 Rev 1.0\0"),
+        "--cpuinfo",
+        write(tmp_path / "cpuinfo", cpuinfo("d04190")),
+        "--dt-revision",
+        str(tmp_path / "absent"),
+        "--os-release",
+        write(tmp_path / "os-release", RASPIOS_32),
+        "--arch",
+        "arm64",
+    ]
     assert platform.main(args) == 0
     found = json.loads(capsys.readouterr().out)
     assert found["support"] == UNSUPPORTED
@@ -240,6 +255,9 @@ def test_read_board_reads_the_files_and_tolerates_missing_ones(tmp_path: Path) -
 
 def test_it_imports_only_the_standard_library() -> None:
     source = Path(platform.__file__).read_text()
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
-               if line.startswith(("import ", "from "))}  # fmt: skip
+    imports = {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from "))
+    }
     assert imports <= {"__future__", "argparse", "json", "re", "shlex", "sys", "dataclasses"}

@@ -27,17 +27,22 @@ def test_help_teaches(script: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "named"),
-    [((INSTALL, "--node", "a b"), "--node 'a b'"), ((INSTALL, "--role", "boss"), "--role 'boss'"),
-     ((INSTALL, "--sample-us", "3"), "--sample-us '3'"), ((INSTALL, "--frob"), "'--frob'"),
-     ((INSTALL, "--prefix"), "--prefix needs a value"),
-     ((INSTALL, "--pigpiod", "maybe"), "--pigpiod 'maybe'"),
-     ((INSTALL, "--pigpio-source", "x.tar.gz"), "--pigpio-source needs --pigpio-sha256"),
-     ((INSTALL, "--pigpio-sha256", "abc"), "--pigpio-sha256 'abc'"),
-     ((DEPLOY, "onlyone"), "exactly two"),
-     ((DEPLOY, "--timeout", "soon", "a", "b"), "--timeout 'soon'"), ((DEPLOY, "a", "a"), "both"),
-     ((TEST_PLATFORMS, "jessie-i386"), "unknown platform 'jessie-i386'"),
-     ((TEST_PLATFORMS, "--pigpio-sha256", "ab"), "together")],
-)  # fmt: skip
+    [
+        ((INSTALL, "--node", "a b"), "--node 'a b'"),
+        ((INSTALL, "--role", "boss"), "--role 'boss'"),
+        ((INSTALL, "--sample-us", "3"), "--sample-us '3'"),
+        ((INSTALL, "--frob"), "'--frob'"),
+        ((INSTALL, "--prefix"), "--prefix needs a value"),
+        ((INSTALL, "--pigpiod", "maybe"), "--pigpiod 'maybe'"),
+        ((INSTALL, "--pigpio-source", "x.tar.gz"), "--pigpio-source needs --pigpio-sha256"),
+        ((INSTALL, "--pigpio-sha256", "abc"), "--pigpio-sha256 'abc'"),
+        ((DEPLOY, "onlyone"), "exactly two"),
+        ((DEPLOY, "--timeout", "soon", "a", "b"), "--timeout 'soon'"),
+        ((DEPLOY, "a", "a"), "both"),
+        ((TEST_PLATFORMS, "jessie-i386"), "unknown platform 'jessie-i386'"),
+        ((TEST_PLATFORMS, "--pigpio-sha256", "ab"), "together"),
+    ],
+)
 def test_bad_arguments_are_named(args: tuple[str | Path, ...], named: str) -> None:
     done = run(*args)
     assert done.returncode == 2
@@ -53,11 +58,17 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert "nothing was changed" in done.stdout
     done = run(INSTALL, "--dry-run", "--node", "alpha", "--sample-us", "2", env=stage.env())
     assert done.returncode == 0, done.stderr  # the real thing, on a Pi with Trixie
-    for expected in ("apt-get install", "python3-numpy", "/opt/rpilinkd/venv",
-                     "fetch https://github.com/joan2937/pigpio/archive/refs/tags/v79.tar.gz",
-                     "+name = \"alpha\"", "+sample_us = 2",  # the config edits, shown
-                     "ExecStart=/usr/local/bin/pigpiod -g -l -f -s 2",
-                     "systemctl enable --now rpilinkd.socket", "To undo:"):  # fmt: skip
+    for expected in (
+        "apt-get install",
+        "python3-numpy",
+        "/opt/rpilinkd/venv",
+        "fetch https://github.com/joan2937/pigpio/archive/refs/tags/v79.tar.gz",
+        '+name = "alpha"',
+        "+sample_us = 2",  # the config edits, shown
+        "ExecStart=/usr/local/bin/pigpiod -g -l -f -s 2",
+        "systemctl enable --now rpilinkd.socket",
+        "To undo:",
+    ):
         assert expected in done.stdout
     assert stage.calls("apt-get") == []  # dry: shown, not run
     assert stage.calls("systemctl") == []
@@ -69,8 +80,18 @@ def real_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("real")
     stage = Staging(base, arch="amd64")
     (stage.bin / "python3").unlink()  # the real python3 -m venv and pip
-    done = run(INSTALL, "--root", stage.root, "--node", "alpha", "--sample-us", "2",
-               "--pigpiod", "none", env=stage.env())  # fmt: skip
+    done = run(
+        INSTALL,
+        "--root",
+        stage.root,
+        "--node",
+        "alpha",
+        "--sample-us",
+        "2",
+        "--pigpiod",
+        "none",
+        env=stage.env(),
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return stage.root
 
@@ -94,8 +115,11 @@ def test_a_real_install_into_a_staging_root(real_install: Path) -> None:
 
 def copy_plain_tree(destination: Path) -> Path:
     """This source tree as an unpacked release would be: no .git, no venv."""
-    shutil.copytree(REPO, destination, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "__pycache__", ".*_cache", "*.egg-info"))  # fmt: skip
+    shutil.copytree(
+        REPO,
+        destination,
+        ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", "*.egg-info"),
+    )
     return destination
 
 
@@ -105,15 +129,31 @@ def test_deploy_ships_a_plain_directory_and_installs_on_both_hosts(tmp_path: Pat
     assert not (tree / ".git").exists()
     stage = Staging(tmp_path / "stage")
     calls = tmp_path / "ssh.log"
-    write_script(stage.bin / "ssh", f'while [[ "$1" == -* ]]; do shift; done\n'
-                 f'echo "$*" >> {calls}\nhost="$1"; shift\n'
-                 f'export HOST_ROOT={tmp_path}/"$host"\nexec bash -c "$*"')  # fmt: skip
+    write_script(
+        stage.bin / "ssh",
+        f'while [[ "$1" == -* ]]; do shift; done\n'
+        f'echo "$*" >> {calls}\nhost="$1"; shift\n'
+        f'export HOST_ROOT={tmp_path}/"$host"\nexec bash -c "$*"',
+    )
     write_script(stage.bin / "sudo", 'exec "$@"')
     remote = tmp_path / "remote-src"
-    done = run(tree / "scripts/deploy", "--remote-dir", remote, "--no-wait", "--sample-us", "2",
-               "--node-a", "alpha", "--node-b", "beta", "--install-args", "--root $HOST_ROOT",
-               "pi@a", "pi@b",
-               env={**stage.env(), "GIT_CEILING_DIRECTORIES": str(tmp_path)})  # fmt: skip
+    done = run(
+        tree / "scripts/deploy",
+        "--remote-dir",
+        remote,
+        "--no-wait",
+        "--sample-us",
+        "2",
+        "--node-a",
+        "alpha",
+        "--node-b",
+        "beta",
+        "--install-args",
+        "--root $HOST_ROOT",
+        "pi@a",
+        "pi@b",
+        env={**stage.env(), "GIT_CEILING_DIRECTORIES": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr
     assert "no .git" in done.stdout
     for host, node in (("pi@a", "alpha"), ("pi@b", "beta")):
@@ -133,11 +173,15 @@ def test_test_platforms_dry_run_shows_its_plan(tmp_path: Path) -> None:
         pytest.skip("test-platforms checks for root before a dry run shows anything useful")
     done = run(TEST_PLATFORMS, "--dry-run", "--cache", tmp_path / "cache", "trixie-arm64")
     assert done.returncode == 0, done.stderr
-    for expected in ("debootstrap --variant=minbase --arch=arm64 trixie",
-                     "scripts/install --no-enable", "--sample-us 2",
-                     "rpilinkd --config /etc/rpilink/rpilinkd.toml --check-config",
-                     "-m pytest", "tests/phy/test_codec.py",
-                     "dry run: nothing was done"):  # fmt: skip
+    for expected in (
+        "debootstrap --variant=minbase --arch=arm64 trixie",
+        "scripts/install --no-enable",
+        "--sample-us 2",
+        "rpilinkd --config /etc/rpilink/rpilinkd.toml --check-config",
+        "-m pytest",
+        "tests/phy/test_codec.py",
+        "dry run: nothing was done",
+    ):
         assert expected in done.stderr
     assert not (tmp_path / "cache").exists()
 

@@ -48,9 +48,14 @@ def run(
     *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, check=False, timeout=300,
-        env={**os.environ, **(env or {})}, cwd=cwd,
-    )  # fmt: skip
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def write_script(path: Path, body: str) -> None:
@@ -98,13 +103,17 @@ class Staging:
         for name in ("apt-get", "journalctl", "systemctl"):
             write_script(self.bin / name, log)
         write_script(self.bin / "dpkg-query", f"{log}\nexit 1")  # nothing is installed yet
-        write_script(self.bin / "apt-cache", f'{log}\n[ -z "${{FAKE_PIGPIOD_POLICY:-}}" ] '
-                     '|| printf "%s" "$FAKE_PIGPIOD_POLICY"')  # fmt: skip
+        write_script(
+            self.bin / "apt-cache",
+            f'{log}\n[ -z "${{FAKE_PIGPIOD_POLICY:-}}" ] || printf "%s" "$FAKE_PIGPIOD_POLICY"',
+        )
         write_script(self.bin / "dpkg", f'{log}\n[ "$1" = -L ] && echo /usr/bin/pigpiod; exit 0')
         # python3 -m venv [--system-site-packages] DIR: a venv whose pip only logs and
         # whose python, rpilinkd and rpilink run this checkout with the test's Python.
         calls = shlex.quote(str(self.calls_file))
-        write_script(self.bin / "python3", f"""
+        write_script(
+            self.bin / "python3",
+            f"""
 py={python} repo={repo}
 if [ "${{1:-}}" = -m ] && [ "${{2:-}}" = venv ]; then
     {log}
@@ -125,7 +134,8 @@ EOF
     exit 0
 fi
 exec "$py" "$@"
-""")  # fmt: skip
+""",
+        )
         self.model_file = self.base / "model"
         self.cpuinfo = self.base / "cpuinfo"
         self.os_release_file = self.base / "os-release"
@@ -151,9 +161,11 @@ exec "$py" "$@"
         return run(INSTALL, "--root", self.root, "--apt", *args, env=self.env())
 
     def calls(self, program: str) -> list[str]:
-        return [line.split(" ", 1)[1] if " " in line else ""
-                for line in self.calls_file.read_text().splitlines()
-                if line.split(" ", 1)[0] == program]  # fmt: skip
+        return [
+            line.split(" ", 1)[1] if " " in line else ""
+            for line in self.calls_file.read_text().splitlines()
+            if line.split(" ", 1)[0] == program
+        ]
 
     def apt_installed(self) -> list[str]:
         """The packages of the apt-get install call (empty when none)."""

@@ -103,12 +103,20 @@ def test_pigpiod_package_mode_is_refused_where_apt_has_none(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("model", "cpuinfo", "named"),
-    [("Raspberry Pi 5 Model B Rev 1.0\0", "Revision\t: d04170\n",
-      "Raspberry Pi 5 Model B Rev 1.0 (revision d04170, BCM2712)"),
-     ("", "Revision\t: d04190\n", "Raspberry Pi 500 (revision d04190, BCM2712)"),
-     ("Raspberry Pi Compute Module 5 Rev 1.0\0", "",
-      "Raspberry Pi Compute Module 5 Rev 1.0 (BCM2712)")],
-)  # fmt: skip
+    [
+        (
+            "Raspberry Pi 5 Model B Rev 1.0\0",
+            "Revision\t: d04170\n",
+            "Raspberry Pi 5 Model B Rev 1.0 (revision d04170, BCM2712)",
+        ),
+        ("", "Revision\t: d04190\n", "Raspberry Pi 500 (revision d04190, BCM2712)"),
+        (
+            "Raspberry Pi Compute Module 5 Rev 1.0\0",
+            "",
+            "Raspberry Pi Compute Module 5 Rev 1.0 (BCM2712)",
+        ),
+    ],
+)
 def test_the_pi_5_family_is_refused_with_one_message(
     tmp_path: Path, model: str, cpuinfo: str, named: str
 ) -> None:
@@ -183,8 +191,12 @@ def test_a_rerun_applies_new_flags_and_keeps_the_users_edits(tmp_path: Path) -> 
         .replace('role = "master"', '#role = "auto"')
         == text
     )  # nothing else changed
-    for line in ('-name = "alpha"  # the shed Pi', '+name = "beta"  # the shed Pi',
-                 "-#sample_us = 5", "+sample_us = 2"):  # fmt: skip
+    for line in (
+        '-name = "alpha"  # the shed Pi',
+        '+name = "beta"  # the shed Pi',
+        "-#sample_us = 5",
+        "+sample_us = 2",
+    ):
         assert f"\n{line}\n" in done.stdout  # the diff is shown
     assert "ExecStart=/usr/bin/pigpiod -g -l -f -s 2\n" in stage.dropin.read_text()
     assert "-ExecStart=/usr/bin/pigpiod -g -l -f -s 5" in done.stdout  # the drop-in's diff
@@ -224,10 +236,14 @@ def test_enabling_restarts_pigpiod_checks_it_then_starts_rpilinkd(tmp_path: Path
     done = stage.install("--enable")
     assert done.returncode == 0, done.stderr
     assert stage.calls("systemctl") == [
-        "daemon-reload", "enable pigpiod.service", "restart pigpiod.service",
-        "is-active --quiet pigpiod.service", "enable --now rpilinkd.socket",
-        "enable rpilinkd.service", "restart rpilinkd.service",
-    ]  # fmt: skip
+        "daemon-reload",
+        "enable pigpiod.service",
+        "restart pigpiod.service",
+        "is-active --quiet pigpiod.service",
+        "enable --now rpilinkd.socket",
+        "enable rpilinkd.service",
+        "restart rpilinkd.service",
+    ]
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze missing (systemd)")
@@ -246,8 +262,11 @@ def test_the_source_unit_and_drop_in_verify_cleanly(
         path.write_text(path.read_text().replace("/usr/local/bin/pigpiod", pigpiod))
     verified = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", "pigpiod.service"],  # type: ignore[list-item]
-        capture_output=True, text=True, check=False, cwd=units,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=units,
         env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"},
-    )  # fmt: skip
+    )
     assert verified.returncode == 0, verified.stderr
     assert verified.stderr.strip() == ""  # it reads the drop-in too: a typo there would show
