@@ -1,7 +1,14 @@
-"""Draw docs/wiring.svg from the default pin map: two 40-pin headers and the cable.
+"""Draw docs/wiring.svg from the default pin map: the 17 wires between the two Pis.
 
-Run ``python scripts/make_wiring_svg.py`` after changing rpilinkd/phy/pins.py;
+Run ``python scripts/make_wiring_svg.py`` after changing the pin map (pins.py);
 a test checks that the committed picture matches the pin map.
+
+The picture is a wire list, not a photo of the headers: one row per signal on each
+Pi, with its GPIO and header pin. Data lines and ground run straight across. Each
+control signal has two rows (OUT above IN) and its two wires cross visibly in an X,
+with an arrow into the input, so "OUT goes to the other Pi's IN" cannot be misread as
+a straight wire. Every signal pin of each Pi has its own 1 kΩ series resistor (a
+box next to the pin), so every wire has one at each end.
 """
 
 from __future__ import annotations
@@ -14,105 +21,158 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rpilinkd.pins import DEFAULT_PINS, HEADER_PIN, ControlLine
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "wiring.svg"
-ROW_H, PIN_R = 22, 6
-TOP = 70
-LEFT_X, RIGHT_X = 300, 640  # x of pin column 1 (odd pins) of each header
-GROUND_PINS = (6, 9, 14, 20, 25, 30, 34, 39)
-POWER = {1: "3V3", 17: "3V3", 2: "5V", 4: "5V"}
+WIDTH = 1000
+PIN_A, PIN_B = 360, 640  # x of the pin dots on Pi A and Pi B
+ROW_H, PAIR_H, GROUP_GAP, TOP = 26, 40, 30, 104  # a crossed pair's rows are further apart
+CROSS_A, CROSS_B = PIN_A + 80, PIN_B - 80  # the diagonal of a crossed wire runs between
 COLOURS = {
     "data": "#1f77b4",
     "stb": "#d62728",
     "frm": "#2ca02c",
     "req": "#9467bd",
-    "rw": "#ff7f0e",
+    "rw": "#e67e00",
     "gnd": "#222222",
 }
+GROUND_PIN = 6
 
 
-def pin_xy(header_x: int, pin: int) -> tuple[int, int]:
-    row = (pin - 1) // 2
-    column = (pin - 1) % 2
-    return header_x + column * 30, TOP + row * ROW_H
+def resistor(x: float, y: float, colour: str) -> str:
+    """A series resistor: a white box across the wire, 30 px long, marked 1k."""
+    return (
+        f'<rect x="{x:.0f}" y="{y - 7:.0f}" width="30" height="14" rx="2" fill="white" '
+        f'stroke="{colour}" stroke-width="2"/>'
+        f'<text x="{x + 15:.0f}" y="{y + 3.5:.0f}" text-anchor="middle" font-size="9" '
+        f'fill="{colour}">1k</text>'
+    )
 
 
-def label_of(pin: int) -> str:
-    if pin in POWER:
-        return POWER[pin]
-    if pin in GROUND_PINS:
-        return "GND"
-    gpio = next((g for g, p in HEADER_PIN.items() if p == pin), None)
-    return "" if gpio is None else f"GPIO{gpio}"
+def label(x: float, y: float, text: str, anchor: str, **attrs: str) -> str:
+    extra = "".join(f' {key.replace("_", "-")}="{value}"' for key, value in attrs.items())
+    return f'<text x="{x:.0f}" y="{y + 4:.0f}" text-anchor="{anchor}"{extra}>{text}</text>'
 
 
-def header(x: int, title: str, names: dict[int, str], outside_left: bool) -> list[str]:
-    """One 40-pin header: pins in two columns, each row's used pins named on the outside."""
-    parts = [
-        f'<rect x="{x - 18}" y="{TOP - 18}" width="66" height="{20 * ROW_H + 14}" rx="6" '
-        'fill="#f3f3f3" stroke="#555"/>',
-        f'<text x="{x + 15}" y="{TOP - 28}" text-anchor="middle" font-weight="bold">{title}</text>',
-    ]
-    for pin in range(1, 41):
-        px, py = pin_xy(x, pin)
-        fill = "#222" if pin in GROUND_PINS else "#c9a227" if pin in POWER else "#fff"
-        parts.append(f'<circle cx="{px}" cy="{py}" r="{PIN_R}" fill="{fill}" stroke="#555"/>')
-    for row in range(20):
-        pair = (2 * row + 1, 2 * row + 2)
-        text = "   ".join(
-            f"{names.get(pin, label_of(pin))} ({pin})" for pin in pair if label_of(pin)
-        )
-        y = TOP + row * ROW_H + 4
-        tx, anchor = (x - 26, "end") if outside_left else (x + 56, "start")
-        parts.append(f'<text x="{tx}" y="{y}" text-anchor="{anchor}" font-size="11">{text}</text>')
-    return parts
+def pin_label(signal: str, gpio: int | None, pin: int) -> str:
+    if gpio is None:
+        return f"GND  ·  pin {pin} (or any GND pin)"
+    return f"{signal}  ·  GPIO{gpio}  ·  pin {pin}"
 
 
 def main() -> None:
     pins = DEFAULT_PINS
-    names: dict[int, str] = {}
-    wires: list[tuple[int, int, str, str]] = []  # pin on A, pin on B, colour, label
-    for bit, gpio in enumerate(pins.data):
-        names[HEADER_PIN[gpio]] = f"D{bit}"
-        wires.append((HEADER_PIN[gpio], HEADER_PIN[gpio], COLOURS["data"], f"D{bit}"))
+    rows: list[tuple[str, int | None, str]] = []  # signal, gpio (None: ground), colour key
+    groups: list[int] = []  # the index of the first row of each group
+    groups.append(len(rows))
+    rows += [(f"D{bit}", gpio, "data") for bit, gpio in enumerate(pins.data)]
     for line in ControlLine:
-        out_pin, in_pin = HEADER_PIN[pins.out_pin(line)], HEADER_PIN[pins.in_pin(line)]
-        names[out_pin] = f"{line.name}_OUT"
-        names[in_pin] = f"{line.name}_IN"
-        colour = COLOURS[line.value]
-        wires.append((out_pin, in_pin, colour, f"{line.name} A→B"))
-        wires.append((in_pin, out_pin, colour, f"{line.name} B→A"))
-    wires.append((GROUND_PINS[0], GROUND_PINS[0], COLOURS["gnd"], "GND"))
+        groups.append(len(rows))
+        rows.append((f"{line.name}_OUT", pins.out_pin(line), line.value))
+        rows.append((f"{line.name}_IN", pins.in_pin(line), line.value))
+    groups.append(len(rows))
+    rows.append(("GND", None, "gnd"))
 
+    def row_y(index: int) -> float:
+        y = TOP + sum(GROUP_GAP for start in groups[1:] if start <= index)
+        for previous in range(index):  # the step from each earlier row to the next
+            y += PAIR_H if rows[previous][0].endswith("_OUT") else ROW_H
+        return y
+
+    bottom = row_y(len(rows) - 1) + 24
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="560" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{bottom + 86:.0f}" '
         'font-family="sans-serif" font-size="12">',
+        "<defs>"
+        + "".join(
+            f'<marker id="arrow-{key}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+            f'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/>'
+            "</marker>"
+            for key, colour in COLOURS.items()
+        )
+        + "</defs>",
         '<rect width="100%" height="100%" fill="white"/>',
-        '<text x="500" y="22" text-anchor="middle" font-size="16" font-weight="bold">'
-        "rpilinkd: two Raspberry Pis, header to header (default pin map)</text>",
+        label(
+            WIDTH / 2,
+            22,
+            "rpilinkd: the 17 wires between two Raspberry Pis (default pin map)",
+            "middle",
+            font_size="16",
+            font_weight="bold",
+        ),
+        label(
+            WIDTH / 2,
+            42,
+            "both Pis use the same pin map; each Pi has a 1 kΩ series resistor on each of its "
+            "16 signal pins (boxes marked 1k)",
+            "middle",
+        ),
     ]
-    parts += header(LEFT_X, "Pi A (40-pin header)", names, outside_left=True)
-    parts += header(RIGHT_X, "Pi B (40-pin header)", names, outside_left=False)
-    lane_x0, lane_step = 400, 11
-    for index, (pin_a, pin_b, colour, label) in enumerate(wires):
-        ax, ay = pin_xy(LEFT_X, pin_a)
-        bx, by = pin_xy(RIGHT_X, pin_b)
-        ay += -4 if pin_a % 2 else 4  # the two pins of a row get their own tracks
-        by += -4 if pin_b % 2 else 4
-        lane = lane_x0 + index * lane_step
-        path = f"M{ax},{ay} H{lane} V{by} H{bx}"
-        parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        if label.startswith("D"):  # the series resistor on every data line
+    for x, title in ((PIN_A, "Pi A"), (PIN_B, "Pi B")):
+        parts.append(
+            f'<rect x="{x - 8}" y="{TOP - 20}" width="16" height="{bottom - TOP + 8:.0f}" '
+            'rx="4" fill="#f3f3f3" stroke="#555"/>'
+        )
+        parts.append(label(x, TOP - 36, title, "middle", font_size="14", font_weight="bold"))
+
+    for index, (signal, gpio, _key) in enumerate(rows):
+        y = row_y(index)
+        pin = GROUND_PIN if gpio is None else HEADER_PIN[gpio]
+        text = pin_label(signal, gpio, pin)
+        parts.append(label(PIN_A - 16, y, text, "end"))
+        parts.append(label(PIN_B + 16, y, text, "start"))
+        for x in (PIN_A, PIN_B):
             parts.append(
-                f'<rect x="{RIGHT_X - 60}" y="{by - 4}" width="22" height="8" '
-                f'fill="white" stroke="{colour}" stroke-width="1.5"/>'
+                f'<circle cx="{x}" cy="{y:.0f}" r="5" fill="white" stroke="#555" '
+                'stroke-width="1.5"/>'
             )
-    parts.append(
-        '<text x="500" y="522" text-anchor="middle">Data lines D0-D7 run straight, each '
-        "through a 330 Ω-1 kΩ series resistor (drawn as a box).</text>"
-    )
-    parts.append(
-        '<text x="500" y="540" text-anchor="middle">Each control output crosses to the same '
-        "signal's input on the other Pi; one ground wire joins the two boards.</text>"
-    )
+
+    def wire(path: str, key: str, arrow: bool, dashed: bool = False) -> str:
+        marker = f' marker-end="url(#arrow-{key})"' if arrow else ""
+        dash = ' stroke-dasharray="7 4"' if dashed else ""
+        return (
+            f'<path d="{path}" fill="none" stroke="{COLOURS[key]}" stroke-width="2.5" '
+            f'stroke-linejoin="round"{dash}{marker}/>'
+        )
+
+    for index, (signal, _gpio, key) in enumerate(rows):
+        y = row_y(index)
+        colour = COLOURS[key]
+        if signal.startswith("D"):  # straight across, both ways, resistor in the middle
+            parts.append(wire(f"M{PIN_A + 5},{y:.0f} H{PIN_B - 5}", key, arrow=False))
+            parts.append(resistor(PIN_A + 30, y, colour))  # one at each Pi's pin
+            parts.append(resistor(PIN_B - 60, y, colour))
+        elif signal == "GND":
+            parts.append(wire(f"M{PIN_A + 5},{y:.0f} H{PIN_B - 5}", key, arrow=False))
+            parts.append(
+                label(WIDTH / 2, y - 12, "ground: straight, no resistor", "middle", font_size="11")
+            )
+        elif signal.endswith("_OUT"):  # this row's OUT crosses to the next row's IN
+            y_in = row_y(index + 1)
+            a_to_b = f"M{PIN_A + 5},{y:.0f} H{CROSS_A} L{CROSS_B},{y_in:.0f} H{PIN_B - 9}"
+            b_to_a = f"M{PIN_B - 5},{y:.0f} H{CROSS_B} L{CROSS_A},{y_in:.0f} H{PIN_A + 9}"
+            parts.append(wire(a_to_b, key, arrow=True))
+            parts.append(wire(b_to_a, key, arrow=True, dashed=True))  # the other wire
+            for row in (y, y_in):  # one at each Pi's OUT and IN pin
+                parts.append(resistor(PIN_A + 30, row, colour))
+                parts.append(resistor(PIN_B - 60, row, colour))
+            name = signal.removesuffix("_OUT")
+            parts.append(
+                label(
+                    WIDTH / 2,
+                    y - 19,
+                    f"{name}: two wires, crossed, OUT → IN",
+                    "middle",
+                    font_size="11",
+                    fill=colour,
+                )
+            )
+
+    notes = [
+        "D0-D7 run straight (D0 to D0 ...); either Pi may drive them, one at a time.",
+        "Control lines cross: each Pi's OUT goes to the other Pi's IN of the same signal "
+        "(arrow = direction).",
+        "Never join OUT to OUT. Pin numbers are the 40-pin header's (Pi 2, 3, 4, 400, Zero).",
+    ]
+    for offset, note in enumerate(notes):
+        parts.append(label(WIDTH / 2, bottom + 20 + offset * 18, note, "middle"))
     parts.append("</svg>")
     OUT.write_text("\n".join(parts) + "\n", encoding="utf-8")
     print(f"wrote {OUT}")
