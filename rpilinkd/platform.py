@@ -193,8 +193,9 @@ def _judge(board: Board, has_code: bool) -> tuple[str, str]:
         return UNSUPPORTED, (
             f"rpilinkd does not support the {what} yet: its GPIOs are on the RP1 chip, which "
             "pigpio cannot drive (pigpiod exits with 'this system does not appear to be a "
-            "raspberry pi'). Use a Pi 4, 400, 3, 2, Zero 2 W or Zero for the bus; a later "
-            "release is to add an RP1 PIO backend for the Pi 5 family."
+            "raspberry pi'). Use a Pi 4, 400, 3, 2, Zero 2 W or Zero for the bus; the "
+            'experimental pio backend (bus.backend = "pio", docs/bus.md) has not yet run on '
+            "a real Pi 5."
         )
     if board.pigpio_ok:
         return SUPPORTED, ""

@@ -120,7 +120,7 @@ class PigpioPhy(PhyBackend):
                 raise PhyError(
                     f"pigpiod at {self.where} is version {version}; rpilinkd needs "
                     f"{MIN_PIGPIO_VERSION} or later (WVCAP): upgrade the pigpio "
-                    "package (Raspberry Pi OS Bullseye and Bookworm ship 79)"
+                    "package (Bookworm ships 79; on Trixie scripts/install builds it)"
                 )
             handle = await self._stream.open()
             pins = self.pins

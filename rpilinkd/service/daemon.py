@@ -26,6 +26,7 @@ from rpilinkd.link import Connection
 from rpilinkd.phy import create_backend
 from rpilinkd.phy.autodetect import resolve_backend
 from rpilinkd.phy.codec import BusTiming
+from rpilinkd.platform import UNSUPPORTED, read_board
 from rpilinkd.service.health import WireHealth
 from rpilinkd.service.linkdriver import LinkDriver
 from rpilinkd.service.memory import map_large_buffers
@@ -49,6 +50,15 @@ class Daemon:
     notifier: Notifier
 
 
+def board_problem(backend: str, pigpio_host: str) -> str:
+    """Why this board cannot run the backend ("" if it can, or cannot tell): a Pi 5 has
+    no pigpiod, and saying so beats "pigpiod unreachable" forever."""
+    if backend != "pigpio" or pigpio_host not in ("127.0.0.1", "localhost", "::1"):
+        return ""  # a remote pigpiod runs on some other board
+    board = read_board()
+    return board.reason if board.support == UNSUPPORTED else ""
+
+
 def build(config: Config, *, backend: str | None = None, **backend_options: object) -> Daemon:
     backend = backend or resolve_backend(config.bus.backend)
     name = config.node.effective_name
@@ -63,6 +73,7 @@ def build(config: Config, *, backend: str | None = None, **backend_options: obje
         role=config.node.role,
         turn_ms=config.link.turn_ms,
         retry_s=config.pigpio.retry_s,
+        unsupported=board_problem(backend, config.pigpio.host),
     )
     node = Node(
         driver,

@@ -47,7 +47,9 @@ class LinkDriver:
         on_event: EventSink | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        unsupported: str = "",
     ) -> None:
+        """``unsupported``: why this board cannot run the backend (shown while it fails)."""
         self.phy, self.connection = phy, connection
         self.role_setting, self.turn_ms, self.retry_s = role, turn_ms, retry_s
         self.on_event: EventSink = on_event or (lambda event, now: None)
@@ -55,6 +57,7 @@ class LinkDriver:
         self.now = clock  # the daemon's one clock (the event loop's is the same monotonic)
         self.bus: BusAccess | None = None
         self.phy_up = False
+        self.unsupported = unsupported
         self.conflict = False
         self.phy_problem = ""  # why the backend is not open (for status)
         self._wake = asyncio.Event()
@@ -112,7 +115,9 @@ class LinkDriver:
             left = max(0.0, (self.paused_until or self.now()) - self.now())
             return f"paused: the pins are lent out (to rpilink wiring-check?) for {left:.0f} s more"
         if not self.phy_up:
-            return self.phy_problem or f"connecting to the {self.phy.name} backend"
+            return (
+                self.unsupported or self.phy_problem or f"connecting to the {self.phy.name} backend"
+            )
         bus = self.bus
         if bus is None:
             return "starting the bus"
@@ -151,6 +156,8 @@ class LinkDriver:
     # -- the outer loop: (re)open the backend ----------------------------------------------
 
     async def run(self) -> None:
+        if self.unsupported:
+            _LOGGER.error("%s", self.unsupported)
         while not self._stop.is_set():
             if not await self._open():
                 return
