@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -233,3 +234,22 @@ async def test_bench_reports_what_it_sent(shared: System) -> None:
     summary = json.loads(done.stdout)
     assert (summary["messages"], summary["failed"], summary["bytes_per_message"]) == (20, {}, 100)
     assert summary["latency_p50_ms"] > 0
+
+
+async def test_the_16_bit_bus_carries_messages_both_ways(tmp_path: Path) -> None:
+    """bus.width = 16 on both daemons and the emulator's wide cable (issue 15)."""
+    rng = random.Random(16)
+    with System(tmp_path, sample_us=1, width=16) as system:
+        async with (
+            Client(str(system.daemon("a").socket)) as a,
+            Client(str(system.daemon("b").socket)) as b,
+        ):
+            await a.bind(5)
+            await b.bind(5)
+            for sender, receiver in ((a, b), (b, a)):
+                sent = [rng.randbytes(rng.randint(0, 3000)) for _ in range(20)]
+                for data in sent:
+                    await sender.send(5, data)
+                assert [(await receiver.receive(timeout=10)).data for _ in sent] == sent
+        assert system.sim_stats()["shorts_total"] == 0
+        assert system.daemon("a").status()["line_rate_Bps"] == 800_000
