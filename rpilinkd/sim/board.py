@@ -40,29 +40,20 @@ def boot_pulls() -> list[int]:
 def fold_latch(latch0: int, on: U32, off: U32) -> U32:
     """The latch after each event (set ``on`` then clear ``off``), vectorised.
 
-    Bits touched by exactly the same events move together (a bus waveform has
-    three such groups: the data lines, STB and FRM), so the work is done once
-    per group, not once per bit.
+    Each event is the map ``x -> (x & keep) | put`` (keep = ~off, put = on & ~off),
+    and such maps compose into maps of the same form, so the latch after every event
+    is a prefix scan: log2(n) numpy steps, whatever the masks (pigpio's set and clear
+    writes of a byte touch different bits every time).
     """
-    n = len(on)
-    touch = on | off
-    written = on & ~off  # what each event leaves in the bits it touches
-    result = np.full(n, latch0, np.uint32)
-    if n == 0:
-        return result
-    groups: dict[bytes, int] = {}
-    touched_any = int(np.bitwise_or.reduce(touch))
-    for bit in range(32):
-        if touched_any >> bit & 1:
-            pattern = np.packbits((touch >> np.uint32(bit)) & np.uint32(1)).tobytes()
-            groups[pattern] = groups.get(pattern, 0) | 1 << bit
-    index = np.arange(n)
-    for mask in groups.values():
-        group = np.uint32(mask)
-        last = np.maximum.accumulate(np.where(touch & group, index, -1))
-        values = np.where(last >= 0, written[last], np.uint32(latch0)) & group
-        result = (result & ~group) | values
-    return result
+    keep = ~off
+    put = on & keep
+    step = 1
+    while step < len(on):  # Hillis-Steele: each entry absorbs the one ``step`` before it
+        keep_before, put_before = keep[:-step].copy(), put[:-step].copy()
+        put[step:] = (put_before & keep[step:]) | put[step:]
+        keep[step:] = keep_before & keep[step:]
+        step *= 2
+    return (np.uint32(latch0) & keep) | put
 
 
 @dataclass
