@@ -36,9 +36,8 @@ def bus_pulses(sample_us: int) -> tuple[bytes, float]:
     """Frames as the bus sends them (bus v2, the default timing): the WVAG extension and
     the strobe edges a second it makes."""
     timing = BusTiming.from_config(BusConfig(sample_us=sample_us))
-    frames = [
-        bytes((i * 37 + j) & 0xFF for j in range(1024)) for i in range(3)
-    ]  # under WVAG's 64 KiB
+    # three 1 KiB frames: the WVAG extension stays under pigpiod's 64 KiB
+    frames = [bytes((i * 37 + j) & 0xFF for j in range(1024)) for i in range(3)]
     pulses = encode(frames, Masks.from_pins(DEFAULT_PINS), timing)
     edges = sum(len(f) for f in frames)  # one STB edge per byte on the 8-bit bus
     return pack_wvag(pulses), edges / (float(pulses[:, 2].sum()) * 1e-6)
