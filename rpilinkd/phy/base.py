@@ -49,6 +49,22 @@ FIRST_RETRY_S = 0.1  # reconnecting: the first wait, doubled up to pigpio.retry_
 WORD = 4  # frames are whole 32-bit words
 
 
+def check_send(frames: Sequence[bytes], *, driving: bool, max_frame: int) -> None:
+    """What every backend's ``send_frames`` refuses, with the same words.
+
+    Raises:
+        PhyError: the data lines are not claimed, or a frame is empty, longer than
+            ``max_frame`` or not whole 32-bit words.
+    """
+    if not driving:
+        raise PhyError("send_frames needs the data lines: call drive_data(True) first")
+    for frame in frames:
+        if not 0 < len(frame) <= max_frame or len(frame) % WORD:
+            raise PhyError(
+                f"frame of {len(frame)} bytes: must be whole 4-byte words, 4-{max_frame} bytes"
+            )
+
+
 class DataLines(enum.Enum):
     """A step of :meth:`PhyBackend.apply` on the data lines."""
 

@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from rpilinkd.config import FRAME_OVERHEAD, Config
 from rpilinkd.errors import PhyError, PhyUnavailableError
-from rpilinkd.phy.base import WORD, BusStep, DataLines, PhyBackend, PhyCapabilities
+from rpilinkd.phy.base import BusStep, DataLines, PhyBackend, PhyCapabilities, check_send
 from rpilinkd.phy.codec import BusTiming, Encoder, Masks
 from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
@@ -246,14 +246,7 @@ class PigpioPhy(PhyBackend):
         await self.apply([DataLines.CLAIM if enable else DataLines.RELEASE])
 
     async def send_frames(self, frames: Sequence[bytes]) -> None:
-        if not self._driving:
-            raise PhyError("send_frames needs the data lines: call drive_data(True) first")
-        for frame in frames:
-            if not 0 < len(frame) <= self.max_frame or len(frame) % WORD:
-                raise PhyError(
-                    f"frame of {len(frame)} bytes: must be whole 4-byte words, "
-                    f"4-{self.max_frame} bytes"
-                )
+        check_send(frames, driving=self._driving, max_frame=self.max_frame)
         if not frames:
             return
         groups = wave_groups(frames, self.pins.width)

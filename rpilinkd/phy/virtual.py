@@ -16,7 +16,7 @@ from typing import Any, Self
 
 from rpilinkd.config import Config
 from rpilinkd.errors import PhyError
-from rpilinkd.phy.base import WORD, PhyBackend, PhyCapabilities
+from rpilinkd.phy.base import PhyBackend, PhyCapabilities, check_send
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
 from rpilinkd.pins import ControlLine
 
@@ -141,14 +141,7 @@ class VirtualPhy(PhyBackend):
             _LOGGER.warning("virtual bus: both ends drive the data lines (%d)", self.bus.shorts)
 
     async def send_frames(self, frames: Sequence[bytes]) -> None:
-        if not self.bus.driving[self.end]:
-            raise PhyError("send_frames needs the data lines: call drive_data(True) first")
-        for frame in frames:
-            if not 0 < len(frame) <= self.bus.max_frame or len(frame) % WORD:
-                raise PhyError(
-                    f"frame of {len(frame)} bytes: must be whole 4-byte words, "
-                    f"4-{self.bus.max_frame} bytes"
-                )
+        check_send(frames, driving=self.bus.driving[self.end], max_frame=self.bus.max_frame)
         if self.bus.line_rate_bps:
             await asyncio.sleep(sum(map(len, frames)) / self.bus.line_rate_bps)
         if self.bus.driving[self.far]:  # a short garbles everything on the lines

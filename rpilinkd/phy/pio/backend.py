@@ -24,7 +24,7 @@ from typing import Any, Self
 
 from rpilinkd.config import Config
 from rpilinkd.errors import PhyError, PhyUnavailableError
-from rpilinkd.phy.base import WORD, PhyBackend, PhyCapabilities
+from rpilinkd.phy.base import PhyBackend, PhyCapabilities, check_send
 from rpilinkd.phy.codec import BusTiming
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
 from rpilinkd.phy.pio.device import ControlLines, PioDevice
@@ -268,14 +268,7 @@ class PioPhy(PhyBackend):
         device.sm_set_pindirs(self._tx_sm, 0, data)
 
     async def send_frames(self, frames: Sequence[bytes]) -> None:
-        if not self._driving:
-            raise PhyError("send_frames needs the data lines: call drive_data(True) first")
-        for frame in frames:
-            if not 0 < len(frame) <= self.max_frame or len(frame) % WORD:
-                raise PhyError(
-                    f"frame of {len(frame)} bytes: must be whole 4-byte words, "
-                    f"4-{self.max_frame} bytes"
-                )
+        check_send(frames, driving=self._driving, max_frame=self.max_frame)
         if not frames:
             return
         words = tx_words(frames, self.pins.width)
