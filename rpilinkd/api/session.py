@@ -141,7 +141,8 @@ class Session:
             while not self._cut:
                 timeout = config.idle_s if decoder.pending else None
                 try:
-                    chunk = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
+                    async with asyncio.timeout(timeout):
+                        chunk = await self.reader.read(READ_CHUNK)
                 except TimeoutError:
                     raise ApiError(
                         f"a request stayed incomplete for {config.idle_s:g} s (api.idle_s)"

@@ -127,7 +127,8 @@ class Client:
         self._replies[request_id] = future
         self._writer.write(msgpack.packb({"op": op, "id": request_id, **fields}, use_bin_type=True))
         try:
-            reply = await asyncio.wait_for(future, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                reply = await future
         finally:
             self._replies.pop(request_id, None)
         if not reply.get("ok"):
@@ -178,7 +179,8 @@ class Client:
 
     async def receive(self, timeout: float | None = None) -> Message:
         """The next message for any port this client bound."""
-        message = await asyncio.wait_for(self._messages.get(), timeout)
+        async with asyncio.timeout(timeout):
+            message = await self._messages.get()
         if message is None:
             raise ConnectionError("the daemon closed the connection")
         return message

@@ -295,4 +295,5 @@ async def _sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
         await asyncio.sleep(seconds)
     else:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await stop.wait()

@@ -47,9 +47,8 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 async def _open(host: str, port: int, timeout: float) -> Stream:
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=READ_CHUNK), timeout
-        )
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
     except (OSError, TimeoutError) as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
         raise PhyUnavailableError(f"pigpiod at {host}:{port} is unreachable: {reason}") from None
@@ -216,7 +215,8 @@ class ReportStream:
         self._reader, self._writer = await _open(self.host, self.port, self.timeout)
         self._writer.write(pack_request(Cmd.NOIB))
         try:
-            reply = await asyncio.wait_for(self._reader.readexactly(16), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                reply = await self._reader.readexactly(16)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             raise PhyUnavailableError(
                 f"pigpiod at {self.host}:{self.port} did not open a notification handle"

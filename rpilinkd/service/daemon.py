@@ -122,7 +122,8 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
         if task.get_name() != "link driver":
             task.cancel()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        async with asyncio.timeout(10):
+            await asyncio.gather(*tasks, return_exceptions=True)
     stopped.cancel()
     return 1 if crashed else 0
 

@@ -221,7 +221,8 @@ class LinkDriver:
                 continue
             wait = min(until, timer if timer is not None else until) - now
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), max(0.0, wait))
+                async with asyncio.timeout(max(0.0, wait)):
+                    await self._stop.wait()
 
     async def _session(self) -> None:
         self.phy.set_framing(False)

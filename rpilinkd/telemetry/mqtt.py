@@ -31,6 +31,19 @@ KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 10.0
 
 
+def reraise_lost_cancel() -> None:
+    """Raise the cancel aiomqtt swallowed, if it did.
+
+    On Python 3.11, ``asyncio.wait_for`` (which aiomqtt uses for every broker
+    round trip) drops a cancel that lands as its future completes (CPython
+    gh-86296, fixed in 3.12); the task then idles forever and a stopping daemon
+    hangs. The task still counts the request, so it is not lost for good.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def read_password(config: MqttConfig) -> str | None:
     """``password``, or the first line of ``password_file``; ConfigError names the key."""
     if config.password_file:
@@ -149,6 +162,7 @@ class TelemetryPublisher:
             stats_task.cancel()
 
     async def _connected(self, client: aiomqtt.Client) -> None:
+        reraise_lost_cancel()  # connecting may have swallowed it
         self.connected = True
         self.counters["connects"] += 1
         if self._outage_logged:
@@ -157,6 +171,7 @@ class TelemetryPublisher:
         await self._publish(client, "availability", b"online", retain=True)
         if self.config.discovery:
             await client.subscribe(f"{self.config.discovery_prefix}/status")
+            reraise_lost_cancel()
             await self._discovery(client)
         self._state_dirty = True
 
@@ -179,8 +194,10 @@ class TelemetryPublisher:
                     listener.result()  # the connection broke: raise its MqttError
                     return
                 waiter = asyncio.create_task(self._wake.wait())
-                await asyncio.wait({waiter, listener}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                try:
+                    await asyncio.wait({waiter, listener}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
         except asyncio.CancelledError:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):  # a clean goodbye
                 await asyncio.wait_for(
@@ -216,6 +233,7 @@ class TelemetryPublisher:
     ) -> None:
         await client.publish(f"{self.base}/{topic}", payload, qos=self.config.qos, retain=retain)
         self.counters["published"] += 1
+        reraise_lost_cancel()
 
     async def _collect_stats(self) -> None:
         while True:
