@@ -14,8 +14,6 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 from rpilinkd.client import Client
 from rpilinkd.config import Config
 from rpilinkd.link.connection import PROTOCOL_VERSION, Connection
@@ -146,49 +144,57 @@ class HostileConnection(Connection):
         return self.hello
 
 
-@pytest.mark.parametrize(
-    ("fields", "named"),
-    [
-        ({"frame_payload": 12}, "frame payload 12"),
-        ({"frame_payload": 1028}, "frame payload 1028"),
-        ({"frame_payload": 18}, "frame payload 18 is not a multiple of 4"),
-        ({"window": 0}, "window 0"),
-        ({"window": 257}, "window 257"),
-        ({"max_message": 0}, "max message 0"),
-        ({"max_message": (16 << 20) + 1}, "max message"),
-        ({"node": ""}, "node name length 0"),
-        ({"node": "x" * 65}, "node name length 65"),
-    ],
-)
+#: each range edge a HELLO can break, and what the refusal must name
+HOSTILE_HELLOS: list[tuple[dict[str, object], str]] = [
+    ({"frame_payload": 12}, "frame payload 12"),
+    ({"frame_payload": 1028}, "frame payload 1028"),
+    ({"frame_payload": 18}, "frame payload 18 is not a multiple of 4"),
+    ({"window": 0}, "window 0"),
+    ({"window": 257}, "window 257"),
+    ({"max_message": 0}, "max message 0"),
+    ({"max_message": (16 << 20) + 1}, "max message"),
+    ({"node": ""}, "node name length 0"),
+    ({"node": "x" * 65}, "node name length 65"),
+]
+
+
+async def say_hostile_hello(system: System, fields: dict[str, object], named: str) -> None:
+    """Run a peer on board b's pigpiod whose HELLO carries ``fields`` until a's log
+    refuses it, naming ``named``."""
+    log = system.daemon("a").log
+    seen = len(log.read_text())
+    refusal = re.compile(f"hello is refused: .*{re.escape(named)}")
+    phy = create_backend("pigpio", Config(), host="127.0.0.1", port=system.daemon("b").pigpio_port)
+    peer = LinkDriver(
+        phy,
+        HostileConnection(hostile_hello(7, **fields)),
+        role="auto",
+        turn_ms=20,
+        retry_s=0.5,
+        on_event=lambda event, now: None,
+    )
+    running = asyncio.create_task(peer.run())
+    try:
+        await wait_until(lambda: refusal.search(log.read_text()[seen:]), timeout=30)
+    finally:
+        peer.stop()
+        await running
+
+
 async def test_hostile_hello_values_are_refused_and_the_daemon_keeps_trying(
-    tmp_path: Path, fields: dict[str, object], named: str
+    tmp_path: Path,
 ) -> None:
     """A peer whose HELLO says something out of range is refused, named in the log; the
-    daemon stays up, keeps trying, and links once a sensible peer comes."""
+    daemon stays up, keeps trying, and links once a sensible peer comes. One daemon
+    meets every hostile peer in turn: each refusal must leave it ready for the next."""
     system = System(tmp_path).launch(boards=("a",))
     try:
         alpha = system.daemon("a")
         await asyncio.to_thread(alpha.wait_for, "arbitrating", 20)
-        phy = create_backend(
-            "pigpio", Config(), host="127.0.0.1", port=system.daemon("b").pigpio_port
-        )
-        peer = LinkDriver(
-            phy,
-            HostileConnection(hostile_hello(7, **fields)),
-            role="auto",
-            turn_ms=20,
-            retry_s=0.5,
-            on_event=lambda event, now: None,
-        )
-        running = asyncio.create_task(peer.run())
-        try:
-            await wait_until(lambda: alpha.request("stats")["bad_hellos"] > 0, timeout=30)
-        finally:
-            peer.stop()
-            await running
-        log = alpha.log.read_text()
-        assert re.search(f"hello is refused: .*{re.escape(named)}", log), log[-2000:]
-        assert alpha.status()["link"] != "up"
+        for fields, named in HOSTILE_HELLOS:
+            await say_hostile_hello(system, fields, named)
+            assert alpha.status()["link"] != "up", named
+        assert alpha.request("stats")["bad_hellos"] >= len(HOSTILE_HELLOS)
         system.daemon("b").start()  # a sensible peer
         await asyncio.to_thread(alpha.wait_for, "up", 20)
         assert alpha.child is not None
