@@ -58,11 +58,8 @@ ensure_venv() {
     local stamp="$VENV/.rpilinkd-installed"
     if [ ! -f "$stamp" ] || [ "$REPO/pyproject.toml" -nt "$stamp" ] || [ "$(cat "$stamp")" != "$extras" ]; then
         log "installing rpilinkd[$extras] into $VENV"
-        # editable installs from pyproject.toml need pip >= 21.3 (PEP 660); Bookworm's
-        # venv brings 23.0, so the upgrade (3 s) is only for older ones
-        if ! "$VENV/bin/python" -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (22, 0))'; then
-            "$VENV/bin/python" -m pip install -q --upgrade pip
-        fi
+        # a current pip first: it also reads large package indexes several seconds faster
+        "$VENV/bin/python" -m pip install -q --upgrade pip
         "$VENV/bin/python" -m pip install -q -e "$REPO[$extras]"
         echo "$extras" >"$stamp"
     fi
