@@ -85,6 +85,9 @@ class PhyCapabilities:
     #: ControlsChanged shows FRM as it was at that instant (pigpio: one sampled word),
     #: so a master can tell a release (RW falls between frames) from a cut RW wire
     frame_line_in_step: bool = False
+    #: a change of the peer's lines may never be reported (pigpiod past its report
+    #: ceiling): the driver then reads them afresh after a quiet spell
+    reports_may_be_lost: bool = False
 
 
 class PhyBackend(abc.ABC):

@@ -98,6 +98,7 @@ class PigpioPhy(PhyBackend):
             self.timing.line_rate_bps,
             self.timing.sample_us,
             frame_line_in_step=True,
+            reports_may_be_lost=True,  # past the alert thread's ceiling
         )
 
     @property

@@ -30,7 +30,9 @@ class VirtualBus:
     Knobs (change them at any time): ``loss`` (probability a frame vanishes),
     ``bit_flip`` (probability that a byte has one bit flipped), ``delay_s``
     (one-way latency of frames and control changes), ``line_rate_bps`` (pace
-    ``send_frames`` like a real bus; ``None`` returns at once).
+    ``send_frames`` like a real bus; ``None`` returns at once), ``report_loss``
+    (probability a control change is never reported, as when pigpiod falls
+    behind: the far end reads the true levels with ``read_controls`` only).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class VirtualBus:
         seed: int | None = None,
     ) -> None:
         self.loss, self.bit_flip, self.delay_s = loss, bit_flip, delay_s
+        self.report_loss = 0.0
         self.line_rate_bps = line_rate_bps
         self.max_frame = max_frame
         self.rng = random.Random(seed)
@@ -54,6 +57,7 @@ class VirtualBus:
         self.attached: dict[str, VirtualPhy] = {}
         self.shorts = 0
         self.frames_lost = 0
+        self.reports_lost = 0
         self.bytes_flipped = 0
 
     def end(self, name: str) -> VirtualPhy:
@@ -104,7 +108,11 @@ class VirtualPhy(PhyBackend):
 
     @property
     def capabilities(self) -> PhyCapabilities:
-        return PhyCapabilities(self.bus.max_frame, self.bus.line_rate_bps or float("inf"))
+        return PhyCapabilities(
+            self.bus.max_frame,
+            self.bus.line_rate_bps or float("inf"),
+            reports_may_be_lost=True,  # report_loss
+        )
 
     async def _open(self) -> None:
         if self.end in self.bus.attached:
@@ -126,6 +134,9 @@ class VirtualPhy(PhyBackend):
 
     def _arrive_controls(self, levels: Levels) -> None:
         far = self.bus.attached.get(self.far)
+        if self.bus.report_loss and self.bus.rng.random() < self.bus.report_loss:
+            self.bus.reports_lost += 1
+            return
         if far is not None and far.is_open:
             far._deliver(ControlsChanged(levels))
 

@@ -30,6 +30,7 @@ from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecide
 from rpilinkd.link.events import DownReason
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
 from rpilinkd.phy.base import FIRST_RETRY_S, BusStep, DataLines
+from rpilinkd.service.resync import LineResync
 
 _LOGGER = logging.getLogger(__name__)
 EventSink = Callable[[Any, float], None]
@@ -72,6 +73,7 @@ class LinkDriver:
         self.paused_until: float | None = None
         self.pins_free = False  # paused, and the backend session is over: a borrower may go
         self._bus_state = ""
+        self.resync = LineResync(phy, clock)
 
     def wake(self) -> None:
         """Something changed (a message to send): run the loop now."""
@@ -146,7 +148,9 @@ class LinkDriver:
         """The driver's counters, the bus machine's and the backend's, for ``stats``."""
         bus = self.bus
         return {
-            "bus": dict(bus.counters, **bus.arbiter.counters) if bus is not None else {},
+            "bus": dict(bus.counters, **bus.arbiter.counters, lines_resynced=self.resync.resyncs)
+            if bus is not None
+            else {},
             "bursts": self.bursts,
             "internal_errors": self.internal_errors,
             "backend_sessions": self.sessions,
@@ -237,6 +241,8 @@ class LinkDriver:
             asyncio.create_task(self._receive(), name="link receive"),
             asyncio.create_task(self._pump_forever(), name="link pump"),
         }
+        if self.phy.capabilities.reports_may_be_lost:
+            tasks.add(asyncio.create_task(self.resync.run(self.bus, self._wake.set), name="resync"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -264,6 +270,7 @@ class LinkDriver:
     async def _receive(self) -> None:
         async for event in self.phy.events():
             now = self.now()
+            self.resync.saw_event(now)
             if isinstance(event, FrameReceived):
                 if self.bus is not None:
                     self.bus.frame_seen(now)

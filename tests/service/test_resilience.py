@@ -68,6 +68,24 @@ async def test_a_bug_in_the_link_resets_it_and_it_comes_back(
     assert logged[0].exc_info is not None  # with its traceback
 
 
+async def test_a_lost_report_of_the_peer_lines_is_read_afresh_not_a_relink(
+    pair: tuple[Daemon, Daemon], bus: VirtualBus
+) -> None:
+    """A busy pigpiod drops reports: a lost grant or return must not leave both ends
+    waiting until the keepalive timeout ends the link."""
+    a, b = pair
+    ups = [d.node.connection.stats.link_ups for d in (a, b)]
+    bus.report_loss = 0.2  # idle keepalives hand the bus over several times a second
+    await wait_until(lambda: bus.reports_lost >= 10, 20)
+    bus.report_loss = 0.0
+    await asyncio.sleep(0.3)  # a last resync, if one is due
+    assert a.driver.resync.resyncs + b.driver.resync.resyncs >= 1
+    for daemon, before in zip((a, b), ups, strict=True):
+        assert daemon.node.connection.stats.link_ups == before  # never down
+        assert daemon.node.link_state is LinkStatus.UP
+    assert a.node.stats()["bus"]["lines_resynced"] == a.driver.resync.resyncs
+
+
 async def test_a_failing_optional_service_starts_again(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
