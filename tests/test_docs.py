@@ -9,6 +9,8 @@ from pathlib import Path
 from rpilinkd.config import MqttConfig
 from rpilinkd.errors import error_classes
 from rpilinkd.events import EventKind
+from rpilinkd.link.connection import ACK_DELAY_S
+from rpilinkd.service.resync import QUIET_S
 from rpilinkd.telemetry.discovery import ENTITIES
 from rpilinkd.telemetry.payloads import StateSnapshot, StatsSnapshot
 
@@ -35,3 +37,10 @@ def test_every_config_key_is_in_the_mqtt_table() -> None:
     text = (DOCS / "mqtt.md").read_text().split("## Topics")[0]
     missing = [f.name for f in fields(MqttConfig) if f"`{f.name}`" not in text]
     assert not missing, f"docs/mqtt.md's config table lacks {missing}"
+
+
+def test_the_protocol_timer_table_matches_the_code() -> None:
+    table = (DOCS / "protocol.md").read_text().split("### 2.5 Timers")[1].split("###")[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| (\d+) ms \|", table, re.M))
+    assert int(rows["ACK_DELAY"]) == round(ACK_DELAY_S * 1000)
+    assert int(rows["RESYNC_QUIET"]) == round(QUIET_S * 1000)
