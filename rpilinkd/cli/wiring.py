@@ -120,7 +120,7 @@ def run_wiring_check(socket_path: str, args: argparse.Namespace) -> int:
     def body() -> int:
         try:
             return asyncio.run(_check(socket_path, args))
-        except asyncio.CancelledError:  # SIGTERM; the pins were left safe on the way out
+        except asyncio.CancelledError:  # SIGTERM or Ctrl-C; the pins were left safe on the way out
             return ExitCode.INTERRUPTED
 
     return run_main("rpilink wiring-check", body, hints)
@@ -137,7 +137,8 @@ class Target:
 async def _check(socket_path: str, args: argparse.Namespace) -> int:
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may hand it down ignored
+        asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
     started = time.monotonic()
     target = await _borrow(socket_path, args.timeout) or _from_config(args)
     try:
