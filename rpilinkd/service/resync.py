@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from rpilinkd.link.busaccess import BusAccess
 from rpilinkd.phy import PhyBackend
+from rpilinkd.phy.events import Levels
 from rpilinkd.pins import ControlLine
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ QUIET_S = 0.1
 #: the handshake lines; STB and FRM rest wherever a burst left them and arbitration
 #: has its own stall timer
 HANDSHAKE = (ControlLine.REQ, ControlLine.RW)
+#: a report of a change just made arrives within this (pigpiod batches every ms or so)
+REPORT_LAG_S = 0.02
 
 
 class LineResync:
@@ -50,14 +53,19 @@ class LineResync:
                 await asyncio.sleep(QUIET_S - quiet if bus.role is not None else QUIET_S)
                 continue
             seen = self.events
-            levels = await self.phy.read_controls()
-            stale = {line: levels[line] for line in HANDSHAKE if bus.peer[line] != levels[line]}
+            if not self._stale(bus, await self.phy.read_controls()):
+                await asyncio.sleep(QUIET_S)
+                continue
+            # the change may be only this moment's, its report on the way: give it time
+            # to come, then read again
+            await asyncio.sleep(REPORT_LAG_S)
+            stale = self._stale(bus, await self.phy.read_controls())
             if stale and self.events == seen:  # a report that came meanwhile is newer
                 self.resyncs += 1
                 _LOGGER.info(
                     "peer lines read afresh after %.0f ms without a report: %s "
                     "(a report was lost; pigpiod was too busy)",
-                    quiet * 1000,
+                    (self.now() - self.last_event) * 1000,
                     ", ".join(
                         f"{line.name} {'high' if up else 'low'}" for line, up in stale.items()
                     ),
@@ -65,3 +73,7 @@ class LineResync:
                 bus.peer_lines(stale, self.now())
                 wake()
             await asyncio.sleep(QUIET_S)
+
+    @staticmethod
+    def _stale(bus: BusAccess, levels: Levels) -> dict[ControlLine, bool]:
+        return {line: levels[line] for line in HANDSHAKE if bus.peer[line] != levels[line]}
