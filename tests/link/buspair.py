@@ -77,6 +77,7 @@ class BusPair:
         self._last_seen_at = {"a": 0.0, "b": 0.0}  # keeps each direction in order
         self._shown: dict[str, tuple[float, dict[str, bool]]] = {}  # a node's last write
         self.last_disturbance = max(starts)
+        self.disturbances: list[float] = []  # when a daemon restarted or re-arbitrated
         for node, start in zip(self.nodes.values(), starts, strict=True):
             self.at(start, functools.partial(self._boot, node))
 
@@ -123,12 +124,14 @@ class BusPair:
         node.access = None
         node.bursting = False
         self.last_disturbance = max(self.last_disturbance, self.now)
+        self.disturbances.append(self.now)
         done = self._backend(node, lambda: self._safe_state(node))
         self.at(done + 0.001, lambda: self._boot(node))
 
     def rearbitrate(self, node: Node) -> None:
         if node.access is not None:
             self.last_disturbance = max(self.last_disturbance, self.now)
+            self.disturbances.append(self.now)
             node.access.restart(self.now)
             self._service(node)
 

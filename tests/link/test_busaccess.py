@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from rpilinkd.link.arbiter import T_RESET_S, Role
+from rpilinkd.link.arbiter import T_RESET_S, Arbiter, Role
 from rpilinkd.link.busaccess import BusAccess, Turn, coalesce
 from rpilinkd.pins import ControlLine
 from tests.link.buspair import LATENCY_S, OP_DELAY_S, BusPair, Node
@@ -22,6 +22,8 @@ from tests.link.buspair import LATENCY_S, OP_DELAY_S, BusPair, Node
 #: an echo failure or a redraw, which restart the handshake once.
 ROUND_TRIP_S = 2 * LATENCY_S[1] + 4 * OP_DELAY_S[1]
 LINK_UP_BOUND_S = 2 * (T_RESET_S + 36 * ROUND_TRIP_S) + 0.05
+#: one exchange: 32 lock-step bits
+EXCHANGE_S = 32 * ROUND_TRIP_S
 
 
 def scenario(seed: int) -> BusPair:
@@ -53,14 +55,31 @@ def scenario(seed: int) -> BusPair:
     return pair
 
 
-def test_many_seeds_never_two_masters_and_always_link_up(full_run: bool) -> None:
+def test_many_seeds_never_two_masters_and_always_link_up(
+    full_run: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    echo_failures: list[float] = []  # when a node's echo check failed
+    decide = Arbiter._decide
+
+    def counting_decide(arbiter: Arbiter, now: float) -> None:
+        before = arbiter.counters["echo_failures"]
+        decide(arbiter, now)
+        if arbiter.counters["echo_failures"] > before:
+            echo_failures.append(now)
+
+    monkeypatch.setattr(Arbiter, "_decide", counting_decide)
     slowest = 0.0
     for seed in range(10_000 if full_run else 300):
+        echo_failures.clear()
         pair = scenario(seed)  # raises Violation on two masters, two drivers, presence while up
         assert pair.linked(), f"seed {seed}: no link by the end"
-        for node in pair.nodes.values():  # lines written together never confuse the exchange
-            assert node.access is not None
-            assert node.access.arbiter.counters["echo_failures"] == 0, f"seed {seed}"
+        # lines written together never confuse the exchange: an echo failure is right only
+        # when the peer restarted or re-arbitrated during it, garbling the bits to come
+        # (in 10,000 seeds 15 such, each 1-3 ms after the restart)
+        for when in echo_failures:
+            assert any(0 <= when - d <= EXCHANGE_S for d in pair.disturbances), (
+                f"seed {seed}: an echo failure at {when:.3f} s with no restart during the exchange"
+            )
         up_at = max(n.up_at or 0.0 for n in pair.nodes.values())
         took = up_at - pair.last_disturbance
         if took > 0:
