@@ -8,7 +8,9 @@ installer's decisions are in tests/install/test_install.py.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,18 @@ def test_test_platforms_refuses_a_cache_inside_the_tree() -> None:
     done = run(TEST_PLATFORMS, "--dry-run", "--cache", REPO / "cache")
     assert done.returncode == 2
     assert "inside the source tree" in done.stderr
+
+
+def test_the_platform_roots_get_every_pytest_plugin_the_config_needs() -> None:
+    """pyproject's pytest options (asyncio_mode, timeout) are errors without their plugins."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    dev = project["project"]["optional-dependencies"]["dev"]
+    needed = {
+        re.split(r"[<>=!~ ]", requirement)[0]
+        for requirement in dev
+        if requirement.startswith(("pytest-", "hypothesis")) and "xdist" not in requirement
+    }
+    tools = re.search(r"^TEST_TOOLS=\((.*)\)$", TEST_PLATFORMS.read_text(), re.M)
+    assert tools is not None
+    installed = {re.split(r"[<>=!~ ]", t.strip('"'))[0] for t in tools.group(1).split()}
+    assert needed <= installed, f"scripts/test-platforms' TEST_TOOLS lacks {needed - installed}"
