@@ -177,7 +177,7 @@ class Encoder:
         if self.pairs is not None:  # one lookup per byte pair (take: far faster than [...])
             rows = np.take(self.pairs, data.view("<u2"), axis=0).reshape(-1, 3)
         else:
-            units = units_of(data, masks.width)
+            units = units_of(data, masks.width).astype(np.intp)  # 32-bit numpy: take
             rising = np.take(self.rising, units[0::2], axis=0)
             falling = np.take(self.falling, units[1::2], axis=0)
             rows = np.concatenate([rising, falling], axis=1).reshape(-1, 3)
