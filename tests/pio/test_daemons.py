@@ -16,6 +16,7 @@ from rpilinkd.events import LinkStatus
 from rpilinkd.service.daemon import Daemon, build
 from rpilinkd.sim import SimConfig, Simulator
 from rpilinkd.sim.pio_board import sim_hardware
+from tests.support.traffic import collect, pump
 from tests.support.waiting import wait_until
 
 
@@ -62,21 +63,9 @@ async def test_random_messages_both_ways(daemons: tuple[Daemon, Daemon], full_ru
         await client_a.bind(11)
         await client_b.bind(12)
 
-        async def pump(sender: Client, port: int, items: list[bytes]) -> None:
-            window = asyncio.Semaphore(16)
-
-            async def one(data: bytes) -> None:
-                async with window:
-                    await sender.send(port, data)
-
-            await asyncio.gather(*(one(d) for d in items))
-
-        async def collect(receiver: Client) -> list[bytes]:
-            return [(await receiver.receive(timeout=120)).data for _ in range(count)]
-
         got_b, got_a, _, _ = await asyncio.gather(
-            collect(client_b),
-            collect(client_a),
+            collect(client_b, count, 120),
+            collect(client_a, count, 120),
             pump(client_a, 12, outgoing["a"]),
             pump(client_b, 11, outgoing["b"]),
         )

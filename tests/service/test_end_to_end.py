@@ -19,6 +19,7 @@ from rpilinkd.errors import NoListenerError, PeerRestartedError, ShuttingDownErr
 from rpilinkd.testbed import System
 from rpilinkd.testbed.processes import child_env
 from tests.support.procs import REPO
+from tests.support.traffic import collect, pump
 
 
 def rpilink(
@@ -62,21 +63,9 @@ async def test_messages_both_ways_in_order(shared: System, full_run: bool) -> No
             "b": [rng.randbytes(rng.randint(0, 3000)) for _ in range(count)],
         }
 
-        async def pump(sender: Client, port: int, items: list[bytes]) -> None:
-            window = asyncio.Semaphore(16)
-
-            async def one(data: bytes) -> None:
-                async with window:
-                    await sender.send(port, data)
-
-            await asyncio.gather(*(one(d) for d in items))
-
-        async def collect(receiver: Client, count: int) -> list[bytes]:
-            return [(await receiver.receive(timeout=60)).data for _ in range(count)]
-
         got = await asyncio.gather(
-            collect(b, count),
-            collect(a, count),
+            collect(b, count, 60),
+            collect(a, count, 60),
             pump(a, 12, outgoing["a"]),
             pump(b, 11, outgoing["b"]),
         )
