@@ -45,6 +45,8 @@ HW_REVISION_PI3B: Final = 0xA02082
 DEFAULT_PERMITTED: Final = 0x0FFFFFFC
 ALIVE_AFTER_US: Final = 60_000_000
 NOTIFY_SLOTS: Final = 32
+MAX_MICS_DELAY: Final = 1_000_000  # MICS: µs a socket's thread may wait
+MAX_MILS_DELAY: Final = 60_000  # MILS: ms
 MAX_FILTER_US: Final = 300_000  # FG / FN steady time
 
 # waveform limits
@@ -102,6 +104,8 @@ class Cmd:
     WVSP = 35
     WVSC = 36
     TRIG = 37
+    MICS = 46
+    MILS = 47
     WVCRE = 49
     WVDEL = 50
     WVTX = 51
@@ -153,6 +157,8 @@ class Err:
     TOO_MANY_OOL = -68
     EMPTY_WAVEFORM = -69
     NO_WAVEFORM_ID = -70
+    BAD_MICS_DELAY = -64
+    BAD_MILS_DELAY = -65
     UNKNOWN_COMMAND = -88
     NOT_PWM_GPIO = -92
     CHAIN_LOOP_CNT = -113

@@ -191,7 +191,9 @@ class PhyBackend(abc.ABC):
     async def apply(self, steps: Sequence[BusStep]) -> None:
         """Control writes and data-line claims and releases, applied in this order.
 
-        Returns once all are done. Each step takes effect after the one before it,
+        Returns once all are done, or queued where nothing this backend does later
+        can overtake them (pigpio: one socket, run in order by pigpiod; a failure
+        then shows at a later call). Each step takes effect after the one before it,
         so "release, then grant" is safe in one call; a backend that applies one
         queue of commands in order sends the whole call as one batch (pigpio: one
         round trip instead of one per step).
@@ -204,7 +206,8 @@ class PhyBackend(abc.ABC):
 
     @abc.abstractmethod
     async def send_frames(self, frames: Sequence[bytes]) -> None:
-        """Put frames on the wire back to back; returns once the last byte is out.
+        """Put frames on the wire back to back; returns once the last byte is out, or
+        (like :meth:`apply`) once nothing sent later can overtake it.
 
         Frames are whole 32-bit words (a multiple of 4 bytes, as every link frame is):
         the bus clocks them in pairs of units (docs/protocol.md §1).

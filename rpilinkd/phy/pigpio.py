@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -35,6 +36,7 @@ from rpilinkd.pins import ControlLine, PinMap
 _LOGGER = logging.getLogger(__name__)
 
 MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
+MAX_UNREAD = 64  # apply() batches whose answers are not yet checked: then it waits
 
 
 class PigpioPhy(PhyBackend):
@@ -62,6 +64,7 @@ class PigpioPhy(PhyBackend):
         self._reader: asyncio.Task[None] | None = None
         self._driving = self._claim_later = False
         self._strobes_debounced = False
+        self._unread: deque[tuple[list[Request], list[asyncio.Future[int]]]] = deque()
         self.stats = dict.fromkeys(
             (
                 "frames_sent",
@@ -143,6 +146,7 @@ class PigpioPhy(PhyBackend):
             raise
         self._driving = self._claim_later = False
         self._strobes_debounced = False
+        self._unread.clear()
         framing = self._decoder.framing
         self._decoder = ReportDecoder(self.masks, initial_level=levels)
         self._decoder.framing = framing
@@ -161,6 +165,7 @@ class PigpioPhy(PhyBackend):
         try:
             if self._client is not None and self._client.connected:
                 await self.apply([DataLines.RELEASE, dict.fromkeys(ControlLine, False)])
+                await self._check_replies(wait=True)  # done before the socket closes
         except (PhyError, OSError):
             pass  # closing anyway; pigpiod may be gone
         await self._disconnect()
@@ -194,9 +199,15 @@ class PigpioPhy(PhyBackend):
     async def set_controls(self, levels: Levels) -> None:
         """Clears go first, then sets (two bank writes, in that order)."""
         await self.apply([levels])
+        await self._check_replies(wait=True)
 
     async def apply(self, steps: Sequence[BusStep]) -> None:
         """All steps as one batch of pigpiod commands: one socket runs them in order.
+
+        Returns once the batch is sent: pigpiod runs it before anything this backend
+        sends later, which is all the bus machine's "once confirmed" needs, so a turn
+        costs no wait for the answers (checked at a later call; :meth:`set_controls`
+        and :meth:`drive_data` wait for them).
 
         A claim waits for the next burst and goes out in its first batch: the lines
         are driven only once there is something to put on them (one round trip
@@ -213,9 +224,20 @@ class PigpioPhy(PhyBackend):
             else:
                 requests += self._control_requests(step)
         self._claim_later = claim_later
-        if requests:
-            await self.client.batch(requests)
+        if requests:  # pigpiod runs them before anything sent later: no need to wait
+            self._unread.append((requests, self.client.send_many(requests)))
         self._driving = driving
+        await self._check_replies(wait=len(self._unread) > MAX_UNREAD)
+
+    async def _check_replies(self, *, wait: bool) -> None:
+        """Check the answers to earlier :meth:`apply` batches that have come (all of
+        them if ``wait``). Raises: PigpioCommandError for a refusal, as ``batch``."""
+        while self._unread:
+            requests, futures = self._unread[0]
+            if not wait and not all(f.done() for f in futures):
+                return
+            self._unread.popleft()
+            await self.client.results(requests, futures)
 
     def _claim_requests(self) -> list[Request]:
         """The pending claim, if any: data latched low, then the pins outputs."""
@@ -239,12 +261,15 @@ class PigpioPhy(PhyBackend):
         return requests
 
     async def read_controls(self) -> Levels:
-        return self._decoder.levels_of(await self.client.command(Cmd.BR1))
+        levels = await self.client.command(Cmd.BR1)
+        await self._check_replies(wait=False)  # answered before BR1 was
+        return self._decoder.levels_of(levels)
 
     # -- data lines ---------------------------------------------------------------------
 
     async def drive_data(self, enable: bool) -> None:
         await self.apply([DataLines.CLAIM if enable else DataLines.RELEASE])
+        await self._check_replies(wait=True)
 
     async def send_frames(self, frames: Sequence[bytes]) -> None:
         check_send(frames, driving=self._driving, max_frame=self.max_frame)
@@ -252,16 +277,15 @@ class PigpioPhy(PhyBackend):
             return
         groups = wave_groups(frames, self.pins.width)
         await self._play([frames[start:end] for start, end in groups])
+        await self._check_replies(wait=False)  # answered before the burst's were
         self.stats["frames_sent"] += len(frames)
         self.stats["bytes_sent"] += sum(map(len, frames))
 
     async def _play(self, waves: list[Sequence[bytes]]) -> None:
-        """Play the waves (waves.py); each is encoded just before it is sent, while
-        the one before it plays, so a long burst costs no encoding time up front."""
+        """Play the waves (waves.py); returns once the last has started."""
         burst = WaveBurst(self.client, self.where)
         try:
-            encoded = (self.encoder.encode(frames) for frames in waves)
-            await burst.play(encoded, prelude=self._claim_requests())
+            await burst.play(waves, self.encoder.encode, prelude=self._claim_requests())
         finally:
             self.stats["waves_sent"] += burst.waves_sent
 

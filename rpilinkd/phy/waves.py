@@ -18,14 +18,17 @@ burst polls near the end, as asyncio's sleeps end on a 1 ms grid.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rpilinkd.errors import PhyError
 from rpilinkd.phy.codec import U32, frame_cost, pack_wvag
 from rpilinkd.phy.pigpiod import PigpiodClient, Request
 from rpilinkd.pigpio_protocol import (
+    MAX_MICS_DELAY,
     WAVE_MODE_ONE_SHOT,
     WAVE_MODE_ONE_SHOT_SYNC,
     WAVE_START_DELAY_US,
@@ -40,7 +43,9 @@ WAVE_CBS = WAVE_USABLE_CBS * WAVE_PAD_PERCENT // 100
 WAVE_OOL = WAVE_USABLE_OOL * WAVE_PAD_PERCENT // 100
 START_DELAY_S = WAVE_START_DELAY_US * 1e-6
 POLL_S = 0.0005
+TAIL_MARGIN, TAIL_MARGIN_US = 0.01, 50
 TIMER_GRAIN_S = 0.001  # asyncio's sleeps end on whole milliseconds (epoll)
+T = TypeVar("T")
 
 
 @dataclass
@@ -85,27 +90,47 @@ class WaveBurst:
         self.waves_sent = 0
         self._prelude: list[Request] = []
 
-    async def play(self, waves: Iterable[U32], prelude: Sequence[Request] = ()) -> None:
-        """Play the pulse lists back to back; returns once the last is over.
+    async def play(
+        self, groups: Sequence[T], encode: Callable[[T], U32], prelude: Sequence[Request] = ()
+    ) -> None:
+        """Play the groups' pulses back to back, each encoded just before it is sent
+        (while the one before it plays). Returns once the last wave has started: its
+        batch ends with a MICS for as long as the waves still have to play, then their
+        WVDELs, so pigpiod runs whatever this socket sends next (the hand-over, the
+        next burst) the moment the burst is over, with no poll and no round trip.
         ``prelude``: commands to run first, in the first wave's batch."""
         self._prelude = list(prelude)
         loop = asyncio.get_running_loop()
         live: deque[tuple[int, float]] = deque()  # (wave id, when it is over at the latest)
         try:
-            for pulses in waves:  # a generator may encode each wave while the last plays
+            for index, group in enumerate(groups):
+                pulses = encode(group)
                 if len(live) == 2:
                     self.delete(await self._wait_done(*live.popleft()))
                 first = self.waves_sent == 0
-                wave_id = await self._create_and_send(pulses, first=first)
+                micros = float(pulses[:, 2].sum())
+                ends_in = (live[-1][1] - loop.time() if live else 0.0) + START_DELAY_S
+                tail_us = tail_delay_us(ends_in + micros * 1e-6)
+                last = index == len(groups) - 1 and tail_us <= MAX_MICS_DELAY
+                tail = (tail_us, [wave_id for wave_id, _ in live]) if last else None
+                wave_id = await self._create_and_send(pulses, first=first, tail=tail)
                 begins = loop.time() if not live else max(live[-1][1], loop.time())
-                live.append((wave_id, begins + START_DELAY_S + float(pulses[:, 2].sum()) * 1e-6))
+                live.append((wave_id, begins + START_DELAY_S + micros * 1e-6))
                 self.waves_sent += 1
-            while live:
+                if last:  # deleted by the tail, once over
+                    for done_id, _ in live:
+                        self.owned.discard(done_id)
+                    live.clear()
+            while live:  # a wave too long for one MICS: wait for it here
                 self.delete(await self._wait_done(*live.popleft()))
         finally:
             self.close()
 
-    async def _create_and_send(self, pulses: U32, *, first: bool) -> int:
+    async def _create_and_send(
+        self, pulses: U32, *, first: bool, tail: tuple[int, list[int]] | None = None
+    ) -> int:
+        """Create the wave and start it; ``tail``: (µs, earlier waves) to wait for the
+        burst to end in pigpiod, then delete those waves and this one."""
         wave_id = 0 if first else self.table.next_id()
         mode = WAVE_MODE_ONE_SHOT if first else WAVE_MODE_ONE_SHOT_SYNC
         requests, self._prelude = self._prelude, []
@@ -118,10 +143,15 @@ class WaveBurst:
             (Cmd.WVCAP, WAVE_PAD_PERCENT, 0, b""),
             (Cmd.WVTXM, wave_id, mode, b""),
         ]
+        started = len(requests)
+        if tail is not None:  # their answers are never read
+            micros, earlier = tail
+            requests += [(Cmd.MICS, micros, 0, b"")]
+            requests += [(Cmd.WVDEL, done, 0, b"") for done in (*earlier, wave_id)]
         futures = self.client.send_many(requests)
-        futures[-2].add_done_callback(self._created)
+        futures[started - 2].add_done_callback(self._created)
         self.table.take(wave_id)  # pigpiod's table once these commands have run
-        created = (await self.client.results(requests, futures))[-2]
+        created = (await self.client.results(requests[:started], futures[:started]))[-2]
         if created != wave_id:  # another program makes waves on this pigpiod
             raise PhyError(
                 f"pigpiod at {self.where} named the wave {created}, not {wave_id}: "
@@ -160,6 +190,12 @@ class WaveBurst:
         for wave_id in sorted(self.owned):
             self.client.fire(Cmd.WVDEL, wave_id)
         self.owned.clear()
+
+
+def tail_delay_us(seconds: float) -> int:
+    """A MICS that outlasts ``seconds`` of waves for sure (DMA pacing and pigpiod's
+    clock share a crystal: the margin is for rounding and the start of the DMA)."""
+    return math.ceil(seconds * 1e6 * (1 + TAIL_MARGIN) + TAIL_MARGIN_US)
 
 
 def wave_groups(frames: Sequence[bytes], width: int = 8) -> list[tuple[int, int]]:

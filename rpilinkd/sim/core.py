@@ -8,8 +8,10 @@ blocking code (``with ThreadedSimulator(SimConfig()) as sim``), or as the
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,8 @@ from rpilinkd.sim.wires import Crossing, Side, Wire, default_wires, load_wiring,
 
 _LOGGER = logging.getLogger(__name__)
 BOARDS = ("a", "b")
-PASS_INTERVAL_S = 0.0009  # pigpiod's alert thread wakes about every 0.9 ms
+PASS_PERIOD_S = 0.00095  # pigpiod's alert thread: a 0.9 ms sleep after each short pass
+SWITCH_INTERVAL_S = 0.0002
 SAMPLE_PERIODS_US = (1, 2, 4, 5, 8, 10)
 ALL_HANDLERS = {**HANDLERS, **WAVE_HANDLERS}  # every pigpiod command the emulator answers
 
@@ -67,6 +70,10 @@ class SimConfig:
         if period not in SAMPLE_PERIODS_US:
             raise SimError(f"sample period {period} µs: pigpiod allows {SAMPLE_PERIODS_US}")
         return period
+
+
+def _sleep_until(when: float) -> None:
+    time.sleep(max(0.0, when - time.monotonic()))
 
 
 class Simulator:
@@ -150,6 +157,10 @@ class Simulator:
     # -- life cycle --------------------------------------------------------------------
 
     async def start(self) -> None:
+        # The clock and the MICS sleeps wake in threads that then need the GIL; a pass
+        # holds it for up to a ms, and by default a waiting thread is let in only after
+        # 5 ms: pigpiod's threads never wait like that.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         for name, server in self.servers.items():
             if name not in self.config.off:  # a Pi that is off does not answer at all
                 await server.start()
@@ -160,14 +171,26 @@ class Simulator:
         self._loop_task = asyncio.create_task(self._run_passes(), name="rpilink-sim passes")
 
     async def _run_passes(self) -> None:
-        while True:
-            await asyncio.sleep(PASS_INTERVAL_S)
-            began = time.perf_counter()
-            try:
-                self.sampler.run(self.now_us())
-            except Exception:  # an emulator bug must not freeze both boards silently
-                _LOGGER.exception("sampling pass failed")
-            self.pass_seconds += time.perf_counter() - began
+        """A pass every PASS_PERIOD_S, as pigpiod's alert thread makes them (it sleeps
+        0.9 ms after a pass whose work, in C, takes some tens of µs). A pass here, in
+        Python, takes some hundreds, so passes keep to a grid instead of sleeping a
+        fixed time after each (that made them ~1.7 ms apart); one that comes late is
+        not made up for. The sleep runs in a thread: asyncio's timers end on whole ms."""
+        loop = asyncio.get_running_loop()
+        due = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(1, "rpilink-sim clock") as clock:
+            while True:
+                self._pass()
+                due = max(due + PASS_PERIOD_S, time.monotonic())
+                await loop.run_in_executor(clock, _sleep_until, due)
+
+    def _pass(self) -> None:
+        began = time.perf_counter()
+        try:
+            self.sampler.run(self.now_us())
+        except Exception:  # an emulator bug must not freeze both boards silently
+            _LOGGER.exception("sampling pass failed")
+        self.pass_seconds += time.perf_counter() - began
 
     async def stop(self) -> None:
         if self._loop_task is not None:

@@ -294,6 +294,8 @@ def _glitch_filter(gpio: int, state: GlitchFilter, at: F64, level: U32, t_end: f
     if state.value < 0:
         state.value = state.candidate = int(raw[0])
         state.since_us = float(at[0])
+    if state.value == state.candidate and not (raw != state.value).any():
+        return level  # steady all pass (most passes): nothing to filter
     start_value = state.value
     value, candidate, since = state.value, state.candidate, state.since_us
     accepted: list[tuple[float, int]] = []

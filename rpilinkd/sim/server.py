@@ -12,9 +12,18 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from typing import Protocol
 
-from rpilinkd.pigpio_protocol import MAX_EXTENSION, REQUEST, Cmd, Err, pack_reply
+from rpilinkd.pigpio_protocol import (
+    MAX_EXTENSION,
+    MAX_MICS_DELAY,
+    MAX_MILS_DELAY,
+    REQUEST,
+    Cmd,
+    Err,
+    pack_reply,
+)
 from rpilinkd.sim.board import Board
 
 _LOGGER = logging.getLogger(__name__)
@@ -22,6 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 #: pigpiod would instead block its alert thread for every client
 SINK_LIMIT_BYTES = 16 * 1024 * 1024
 READ_CHUNK = 1 << 16
+PRECISE_SLEEP_MAX_S = 0.05  # longer delays need no better than asyncio's 1 ms
 
 
 class Executor(Protocol):
@@ -55,7 +65,9 @@ class Session:
 
     async def serve(self) -> None:
         """Run the requests in the order they come; the replies to one read go out in
-        one write (pigpiod writes each on its own, microseconds apart: the same bytes)."""
+        one write (pigpiod writes each on its own, microseconds apart: the same bytes).
+        A delay (MICS, MILS) holds this connection's later requests, as it holds the
+        pigpiod thread that serves the socket; other connections run on."""
         held = b""
         try:
             while chunk := await self.reader.read(READ_CHUNK):
@@ -74,16 +86,28 @@ class Session:
                     if len(held) < REQUEST.size + p3:
                         break  # the extension is still on its way
                     ext, held = held[REQUEST.size : REQUEST.size + p3], held[REQUEST.size + p3 :]
+                    delay_s = delay_of(cmd, p1)
+                    if delay_s:
+                        self._write(replies)
+                        replies = []
+                        await pause(delay_s)
                     replies.append(pack_reply(cmd, p1, p2, self._run(cmd, p1, p2, ext)))
-                if replies and not self.writer.is_closing():
-                    self.writer.write(b"".join(replies))
+                self._write(replies)
         except ConnectionError:
             pass  # the client went away
         finally:
             self.board.close_handles_of(self)
             self.close()
 
+    def _write(self, replies: list[bytes]) -> None:
+        if replies and not self.writer.is_closing():
+            self.writer.write(b"".join(replies))
+
     def _run(self, cmd: int, p1: int, p2: int, ext: bytes) -> int:
+        if cmd == Cmd.MICS:
+            return 0 if p1 <= MAX_MICS_DELAY else Err.BAD_MICS_DELAY
+        if cmd == Cmd.MILS:
+            return 0 if p1 <= MAX_MILS_DELAY else Err.BAD_MILS_DELAY
         if cmd == Cmd.NOIB:
             handle = self.board.open_handle(self.sink, self, self.machine.now_us())
             return Err.NO_HANDLE if handle is None else handle
@@ -92,6 +116,25 @@ class Session:
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):
             self.writer.close()
+
+
+def delay_of(cmd: int, p1: int) -> float:
+    """Seconds a MICS or MILS request waits (0 for any other, or a delay too long)."""
+    if cmd == Cmd.MICS and p1 <= MAX_MICS_DELAY:
+        return p1 / 1e6
+    if cmd == Cmd.MILS and p1 <= MAX_MILS_DELAY:
+        return p1 / 1e3
+    return 0.0
+
+
+async def pause(seconds: float) -> None:
+    """Sleep to within some tens of µs, as pigpiod's thread does (busy-waiting up to
+    100 µs, nanosleep beyond): asyncio's own timers end on whole milliseconds, so a
+    short delay sleeps in a worker thread."""
+    if seconds > PRECISE_SLEEP_MAX_S:
+        await asyncio.sleep(seconds)
+    else:
+        await asyncio.to_thread(time.sleep, seconds)
 
 
 class BoardServer:

@@ -53,6 +53,7 @@ class Daemon:
     env: dict[str, str] = field(default_factory=dict)
     child: Child | None = None
     node: str = ""  # the name it tells the peer (default: ``name``)
+    log_level: str = "debug"  # the tests read the logs; a benchmark runs as users do
 
     @property
     def socket(self) -> Path:
@@ -83,7 +84,7 @@ class Daemon:
                 "--socket",
                 str(self.socket),
                 "--log-level",
-                "debug",
+                self.log_level,
             ),
             stderr_path=self.log,
             env=self.env,
@@ -140,6 +141,7 @@ class System:
         sim_args: tuple[str, ...] = (),
         node_names: dict[str, str] | None = None,  # e.g. both "raspberrypi"
         width: int = 8,  # the bus's data lines (16: the wide bus and its pin map)
+        log_level: str = "debug",  # the daemons'
     ) -> None:
         self.workdir = workdir
         self.sample_us = sample_us
@@ -152,6 +154,7 @@ class System:
         self.sim_args = sim_args
         self.config_text = bus + config
         self.daemons: dict[str, Daemon] = {}
+        self.log_level = log_level
 
     def launch(self, boards: tuple[str, ...] = ("a", "b")) -> System:
         """Start the emulator and the daemons of ``boards`` without waiting for the link
@@ -182,6 +185,7 @@ class System:
                     self.config_text,
                     env={"RPILINK_MACHINE_TAG": f"00000{board}"},
                     node=self.node_names.get(board, ""),
+                    log_level=self.log_level,
                 )
                 for board, name in NODES.items()
             }

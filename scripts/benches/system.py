@@ -74,7 +74,7 @@ def case(width: int, sample_us: int, quick: bool) -> dict[str, float | int | str
     count = max(20, int(timing.line_rate_bps * (2 if quick else 8) / BULK_SIZE))
     with (
         tempfile.TemporaryDirectory(prefix="rpilink-bench-") as workdir,
-        System(Path(workdir), sample_us=sample_us, width=width) as system,
+        System(Path(workdir), sample_us=sample_us, width=width, log_level="info") as system,
     ):
         pids = [d.child.pid for d in system.daemons.values() if d.child is not None]
         for sender in ("a", "b"):

@@ -14,11 +14,12 @@ import pytest
 
 from rpilinkd.config import BusConfig
 from rpilinkd.errors import PhyUnavailableError
-from rpilinkd.phy import FrameReceived, PhyBackend, open_with_retry
+from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
+from rpilinkd.phy.base import DataLines
 from rpilinkd.phy.codec import BusTiming
 from rpilinkd.phy.pigpio import PigpioPhy
 from rpilinkd.phy.waves import WAVE_CBS
-from rpilinkd.pins import DEFAULT_PINS
+from rpilinkd.pins import DEFAULT_PINS, ControlLine
 from rpilinkd.sim import SimConfig, Simulator
 from rpilinkd.testbed import free_port
 
@@ -77,6 +78,42 @@ async def test_1000_frames_both_ways_at_s5() -> None:
             await settle(got, len(frames))
             listener.cancel()
             assert got == frames
+        assert sim.stats()["shorts_total"] == 0
+
+
+async def test_the_hand_over_waits_in_pigpiod_for_the_burst_to_end() -> None:
+    """A burst returns once its last wave has started; a release and grant sent at
+    once run in pigpiod the moment the wave is over (a MICS): no poll, no frame cut."""
+    rng = random.Random(6)
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=12)) as sim,
+        pair_on(sim, timing(5)) as (a, b),
+    ):
+        events: list[str] = []
+
+        async def watch() -> None:
+            async for event in b.events():
+                if isinstance(event, FrameReceived):
+                    events.append("frame")
+                elif isinstance(event, ControlsChanged) and event.levels[ControlLine.RW]:
+                    events.append("grant")
+
+        watcher = asyncio.create_task(watch())
+        for _ in range(20):
+            events.clear()
+            sim.reset_stats()
+            await a.apply([DataLines.CLAIM])
+            await a.send_frames([rng.randbytes(200)])
+            await a.apply([DataLines.RELEASE, {ControlLine.RW: True}])
+            await a.read_controls()  # one round trip: all of it has run
+            await a.apply([{ControlLine.RW: False}])
+            deadline = asyncio.get_running_loop().time() + 5
+            while len(events) < 2 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.005)
+            assert events == ["frame", "grant"]  # whole, and only then the grant
+            assert "WVTAT" not in sim.stats()["commands"]
+        watcher.cancel()
+        assert b.stats["frames_received"] == 20
         assert sim.stats()["shorts_total"] == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -18,6 +19,11 @@ def raw(sim: ThreadedSimulator, board: str = "a") -> socket.socket:
 
 def request(sock: socket.socket, cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"") -> bytes:
     sock.sendall(struct.pack("<IIII", cmd, p1, p2, len(ext)) + ext)
+    return receive(sock)
+
+
+def receive(sock: socket.socket) -> bytes:
+    """The next 16-byte reply."""
     reply = b""
     while len(reply) < 16:
         chunk = sock.recv(16 - len(reply))
@@ -78,6 +84,8 @@ def test_tick_is_an_unsigned_microsecond_counter(sim: ThreadedSimulator) -> None
         (Cmd.WVCHA, 0, 0, bytes([255, 9]), Err.BAD_CHAIN_CMD),
         (Cmd.WVCHA, 0, 0, bytes([7]), Err.BAD_WAVE_ID),
         (Cmd.WVAG, 0, 0, struct.pack("<III", 1, 0, 10), Err.SOME_PERMITTED),
+        (Cmd.MICS, 1_000_001, 0, b"", Err.BAD_MICS_DELAY),
+        (Cmd.MILS, 60_001, 0, b"", Err.BAD_MILS_DELAY),
     ],
 )
 def test_bad_arguments_get_pigpiods_codes(
@@ -85,6 +93,21 @@ def test_bad_arguments_get_pigpiods_codes(
 ) -> None:
     with raw(sim) as sock:
         assert result(request(sock, cmd, p1, p2, ext)) == code
+
+
+def test_a_delay_holds_its_own_connection_only(sim: ThreadedSimulator) -> None:
+    """MICS/MILS keep pigpiod's thread for that socket: what follows on the socket
+    runs after the delay, while another socket is answered meanwhile."""
+    with raw(sim) as held, raw(sim) as other:
+        started = time.monotonic()
+        held.sendall(struct.pack("<IIII", Cmd.MILS, 300, 0, 0))
+        held.sendall(struct.pack("<IIII", Cmd.PIGPV, 0, 0, 0))
+        assert result(request(other, Cmd.PIGPV)) == 79
+        assert time.monotonic() - started < 0.3  # the other socket did not wait
+        assert struct.unpack("<IIIi", receive(held)) == (Cmd.MILS, 300, 0, 0)
+        assert time.monotonic() - started >= 0.3
+        assert result(receive(held)) == 79  # then the PIGPV that came after it
+        assert result(request(held, Cmd.MICS, 1000)) == 0
 
 
 def test_an_extension_of_64_kib_closes_the_socket(sim: ThreadedSimulator) -> None:
