@@ -8,7 +8,6 @@ blocking code (``with ThreadedSimulator(SimConfig()) as sim``), or as the
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import random
 import sys
@@ -25,6 +24,7 @@ from rpilinkd.pigpio_protocol import COMMAND_NAMES, PUD_OFF, Err
 from rpilinkd.pins import DEFAULT_PINS, WIDE_PINS
 from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE, AlertThread
 from rpilinkd.sim.board import Board
+from rpilinkd.sim.clock import Clock
 from rpilinkd.sim.commands import HANDLERS, Call
 from rpilinkd.sim.control import ControlServer
 from rpilinkd.sim.faults import Fault, Faults, parse_spec
@@ -38,7 +38,6 @@ from rpilinkd.sim.wires import Crossing, Side, Wire, default_wires, load_wiring,
 
 _LOGGER = logging.getLogger(__name__)
 BOARDS = ("a", "b")
-PASS_PERIOD_S = 0.00095  # pigpiod's alert thread: a 0.9 ms sleep after each short pass
 SWITCH_INTERVAL_S = 0.0002
 SAMPLE_PERIODS_US = (1, 2, 4, 5, 8, 10)
 ALL_HANDLERS = {**HANDLERS, **WAVE_HANDLERS}  # every pigpiod command the emulator answers
@@ -70,10 +69,6 @@ class SimConfig:
         if period not in SAMPLE_PERIODS_US:
             raise SimError(f"sample period {period} µs: pigpiod allows {SAMPLE_PERIODS_US}")
         return period
-
-
-def _sleep_until(when: float) -> None:
-    time.sleep(max(0.0, when - time.monotonic()))
 
 
 class Simulator:
@@ -119,6 +114,7 @@ class Simulator:
             for name, board in self.boards.items()
         }
         self._loop_task: asyncio.Task[None] | None = None
+        self.clock = Clock(self._pass)
         self._control: ControlServer | None = None
         self.started_at = 0.0
         self.pass_seconds = 0.0
@@ -128,6 +124,9 @@ class Simulator:
 
     def now_us(self) -> float:
         return (time.monotonic_ns() - self._t0_ns) / 1000.0
+
+    async def delay(self, seconds: float) -> None:
+        await self.clock.delay(seconds)
 
     def wires(self) -> list[Wire]:
         return self.faults.apply_to_wires(self.base_wires)
@@ -157,9 +156,8 @@ class Simulator:
     # -- life cycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        # The clock and the MICS sleeps wake in threads that then need the GIL; a pass
-        # holds it for up to a ms, and by default a waiting thread is let in only after
-        # 5 ms: pigpiod's threads never wait like that.
+        # The clock wakes in a thread that then needs the GIL; by default a waiting
+        # thread is let in only after 5 ms: pigpiod's threads never wait like that.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         for name, server in self.servers.items():
             if name not in self.config.off:  # a Pi that is off does not answer at all
@@ -168,21 +166,7 @@ class Simulator:
             self._control = ControlServer(self, self.config.control)
             await self._control.start()
         self.started_at = time.monotonic()
-        self._loop_task = asyncio.create_task(self._run_passes(), name="rpilink-sim passes")
-
-    async def _run_passes(self) -> None:
-        """A pass every PASS_PERIOD_S, as pigpiod's alert thread makes them (it sleeps
-        0.9 ms after a pass whose work, in C, takes some tens of µs). A pass here, in
-        Python, takes some hundreds, so passes keep to a grid instead of sleeping a
-        fixed time after each (that made them ~1.7 ms apart); one that comes late is
-        not made up for. The sleep runs in a thread: asyncio's timers end on whole ms."""
-        loop = asyncio.get_running_loop()
-        due = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(1, "rpilink-sim clock") as clock:
-            while True:
-                self._pass()
-                due = max(due + PASS_PERIOD_S, time.monotonic())
-                await loop.run_in_executor(clock, _sleep_until, due)
+        self._loop_task = asyncio.create_task(self.clock.run(), name="rpilink-sim passes")
 
     def _pass(self) -> None:
         began = time.perf_counter()

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from typing import Protocol
 
 from rpilinkd.pigpio_protocol import (
@@ -31,12 +30,12 @@ _LOGGER = logging.getLogger(__name__)
 #: pigpiod would instead block its alert thread for every client
 SINK_LIMIT_BYTES = 16 * 1024 * 1024
 READ_CHUNK = 1 << 16
-PRECISE_SLEEP_MAX_S = 0.05  # longer delays need no better than asyncio's 1 ms
 
 
 class Executor(Protocol):
     def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int: ...
     def now_us(self) -> float: ...
+    async def delay(self, seconds: float) -> None: ...
 
 
 class Session:
@@ -90,7 +89,7 @@ class Session:
                     if delay_s:
                         self._write(replies)
                         replies = []
-                        await pause(delay_s)
+                        await self.machine.delay(delay_s)
                     replies.append(pack_reply(cmd, p1, p2, self._run(cmd, p1, p2, ext)))
                 self._write(replies)
         except ConnectionError:
@@ -125,16 +124,6 @@ def delay_of(cmd: int, p1: int) -> float:
     if cmd == Cmd.MILS and p1 <= MAX_MILS_DELAY:
         return p1 / 1e3
     return 0.0
-
-
-async def pause(seconds: float) -> None:
-    """Sleep to within some tens of µs, as pigpiod's thread does (busy-waiting up to
-    100 µs, nanosleep beyond): asyncio's own timers end on whole milliseconds, so a
-    short delay sleeps in a worker thread."""
-    if seconds > PRECISE_SLEEP_MAX_S:
-        await asyncio.sleep(seconds)
-    else:
-        await asyncio.to_thread(time.sleep, seconds)
 
 
 class BoardServer:

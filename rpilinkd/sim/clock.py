@@ -1,0 +1,64 @@
+"""The emulator's time keeper: sampling passes on pigpiod's grid, and the ends of delays.
+
+pigpiod's alert thread sleeps 0.9 ms after each pass, whose work in C takes some
+tens of µs: a pass about every PERIOD_S. A pass here, in Python, takes some
+hundreds, so passes keep to a grid instead (one that comes late is not made up
+for). A MICS or MILS holds the pigpiod thread of its socket only; here the
+socket's session waits on :meth:`Clock.delay`, which ends within some tens of
+µs, as a nanosleep does, and before a pass that comes after it, so what the
+socket does next is in that pass's samples. One thread sleeps for both: asyncio's
+own timers end on whole milliseconds (epoll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+PERIOD_S = 0.00095  # pigpiod: a 0.9 ms sleep after each short pass
+
+
+class Clock:
+    def __init__(self, run_pass: Callable[[], None], period_s: float = PERIOD_S) -> None:
+        self.run_pass, self.period_s = run_pass, period_s
+        self._delays: list[tuple[float, int, asyncio.Future[None]]] = []  # a heap by end
+        self._order = itertools.count()
+        self._replan = threading.Event()  # a delay came: the sleeping thread wakes
+
+    async def delay(self, seconds: float) -> None:
+        """Wait ``seconds``, precisely."""
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._delays, (time.monotonic() + seconds, next(self._order), future))
+        self._replan.set()
+        await future
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(1, "rpilink-sim clock") as thread:
+            while True:
+                if self._release(time.monotonic()):
+                    await asyncio.sleep(0)  # the sessions go on before the pass
+                if time.monotonic() >= due:
+                    self.run_pass()
+                    due = max(due + self.period_s, time.monotonic())
+                wake = min(due, self._delays[0][0]) if self._delays else due
+                self._replan.clear()
+                await loop.run_in_executor(thread, self._sleep_until, wake)
+
+    def _release(self, now: float) -> bool:
+        released = False
+        while self._delays and self._delays[0][0] <= now:
+            future = heapq.heappop(self._delays)[2]
+            if not future.done():  # its session may have gone
+                future.set_result(None)
+                released = True
+        return released
+
+    def _sleep_until(self, when: float) -> None:
+        self._replan.wait(max(0.0, when - time.monotonic()))
