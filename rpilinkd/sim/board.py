@@ -25,7 +25,7 @@ from rpilinkd.pigpio_protocol import (
     PUD_UP,
 )
 from rpilinkd.sim.alerts import AlertThread
-from rpilinkd.sim.transmitter import Transmitter
+from rpilinkd.sim.transmitter import Events, Transmitter
 from rpilinkd.sim.waves import WaveBuilder, WavePool
 
 U32 = npt.NDArray[np.uint32]
@@ -131,9 +131,11 @@ class Board:
             self._timed = [w for w in self._timed if w[0] > now_us]
             times = np.concatenate([events.time, [w[0] for w in due]])
             order = np.argsort(times, kind="stable")
-            events.time = times[order]
-            events.on = np.concatenate([events.on, [w[1] for w in due]]).astype(np.uint32)[order]
-            events.off = np.concatenate([events.off, [w[2] for w in due]]).astype(np.uint32)[order]
+            events = Events(
+                times[order],
+                np.concatenate([events.on, [w[1] for w in due]]).astype(np.uint32)[order],
+                np.concatenate([events.off, [w[2] for w in due]]).astype(np.uint32)[order],
+            )
         if len(events.time) == 0:
             return
         latches = fold_latch(self.latch, events.on, events.off)

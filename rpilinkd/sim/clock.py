@@ -48,8 +48,11 @@ class Clock:
                     self.run_pass()
                     due = max(due + self.period_s, time.monotonic())
                 wake = min(due, self._delays[0][0]) if self._delays else due
-                self._replan.clear()
-                await loop.run_in_executor(thread, self._sleep_until, wake)
+                if wake > time.monotonic():
+                    self._replan.clear()
+                    await loop.run_in_executor(thread, self._sleep_until, wake)
+                else:  # due already: no thread hop, but the sessions go on in between
+                    await asyncio.sleep(0)
 
     def _release(self, now: float) -> bool:
         released = False

@@ -38,6 +38,9 @@ class Events:
         return cls(np.zeros(0), np.zeros(0, np.uint32), np.zeros(0, np.uint32))
 
 
+NOTHING = Events.empty()
+
+
 class _Program:
     """A source of segments; a repeating one can be asked to stop after its cycle."""
 
@@ -145,7 +148,10 @@ class Transmitter:
         return Events(time[order], on[order], off[order])
 
     def take_until(self, t: float) -> Events:
-        """Every event at or before ``t``, in time order."""
+        """Every event at or before ``t``, in time order (never to be changed)."""
+        playing = self._programs and self._cursor <= t
+        if not playing and (not len(self._pending.time) or self._pending.time[0] > t):
+            return NOTHING  # most calls: every command asks, few find a wave
         chunks = [self._pending]
         empty_run = 0
         while self._programs and self._cursor <= t:
