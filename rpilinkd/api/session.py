@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -42,7 +43,7 @@ LINGER_S = 2.0  # after refusing garbage, how long to swallow the rest of it
 
 
 class SendService(Protocol):
-    async def send(self, port: int, data: bytes, *, src_port: int) -> None: ...
+    def submit(self, port: int, data: bytes, *, src_port: int) -> asyncio.Future[None]: ...
 
 
 class SessionOwner(Protocol):
@@ -77,7 +78,7 @@ class Session:
         self.subscribed = False
         self.client = ""
         self.queued_bytes = 0  # packed bytes of pushes waiting for the writer
-        self._sends: set[asyncio.Task[None]] = set()
+        self._sends: set[asyncio.Future[None]] = set()
         self._pushes: deque[bytes] = deque()
         self._pushed = asyncio.Event()
         self._cut = False
@@ -199,30 +200,33 @@ class Session:
         return reply_id is not None
 
     def start_send(self, request: Request) -> None:
+        """Queue the message now (no task: the link hears of it this turn); the reply
+        goes out when the peer answers."""
         if self.server.closing:
             raise ShuttingDownError("the daemon is stopping")
         if len(self._sends) >= MAX_PENDING_SENDS:
             raise QueueFullError(f"more than {MAX_PENDING_SENDS} sends are waiting for the peer")
-        task = asyncio.create_task(self._send(request), name=f"api send {self.number}")
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
-
-    async def _send(self, request: Request) -> None:
         src_port = request.get("from", min(self.ports, default=0))
-        try:
-            await self.server.service.send(
-                request.args["port"], request.args["data"], src_port=src_port
+        sent = self.server.service.submit(
+            request.args["port"], request.args["data"], src_port=src_port
+        )
+        self._sends.add(sent)
+        sent.add_done_callback(functools.partial(self._sent, request))
+
+    def _sent(self, request: Request, sent: asyncio.Future[None]) -> None:
+        self._sends.discard(sent)
+        if sent.cancelled():
+            self.reply(error(request.id, ShuttingDownError("the daemon is stopping")))
+        elif isinstance(exc := sent.exception(), RpilinkError):
+            self.reply(error(request.id, exc))
+        elif exc is not None:
+            _LOGGER.error(
+                "internal error sending to port %s", request.args.get("port"), exc_info=exc
             )
+            self.reply(error(request.id, INTERNAL))
+        else:
             self.server.count("messages_out")
             self.reply(ok(request.id))
-        except RpilinkError as exc:
-            self.reply(error(request.id, exc))
-        except Exception:
-            _LOGGER.exception("internal error sending to port %s", request.args.get("port"))
-            self.reply(error(request.id, INTERNAL))
-        except asyncio.CancelledError:
-            self.reply(error(request.id, ShuttingDownError("the daemon is stopping")))
-            raise
 
     async def close(self) -> None:
         for task in list(self._sends):

@@ -36,7 +36,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.phy.events import FrameReceived, Levels, PhyEvent
@@ -90,6 +90,10 @@ class PhyCapabilities:
     reports_may_be_lost: bool = False
 
 
+#: a report of a change arrives within this (pigpiod batches every ms or so)
+REPORT_LAG_S = 0.02
+
+
 class PhyBackend(abc.ABC):
     """One end of the bus. Reusable after :meth:`aclose`, not reentrant."""
 
@@ -100,6 +104,9 @@ class PhyBackend(abc.ABC):
 
     def __init__(self) -> None:
         self._events: asyncio.Queue[PhyEvent | BaseException] = asyncio.Queue()
+        self._listener: Callable[[PhyEvent], None] | None = None
+        self._failure: PhyUnavailableError | None = None
+        self._ended = asyncio.Event()
         self._is_open = False
         self._has_resources = False  # opened and not yet closed, even if the connection died
         self.framing = False
@@ -133,6 +140,7 @@ class PhyBackend(abc.ABC):
         if self._has_resources:
             raise PhyError(f"{self.name} backend is already open (close it first)")
         self._events = asyncio.Queue()
+        self._listener, self._failure, self._ended = None, None, asyncio.Event()
         await self._open()
         self._is_open = self._has_resources = True
 
@@ -180,6 +188,13 @@ class PhyBackend(abc.ABC):
     @abc.abstractmethod
     async def read_controls(self) -> Levels:
         """The peer's control outputs as read now (all four lines)."""
+
+    async def reports_caught_up(self, timeout: float) -> bool:
+        """Wait until every change made before the last :meth:`read_controls` has been
+        reported (or lost); False if that cannot be told within ``timeout`` (the
+        report stream lags). Default: a report's usual lag."""
+        await asyncio.sleep(min(timeout, REPORT_LAG_S))
+        return True
 
     @abc.abstractmethod
     async def drive_data(self, enable: bool) -> None:
@@ -232,8 +247,33 @@ class PhyBackend(abc.ABC):
                 raise item
             yield item
 
+    def listen(self, handler: Callable[[PhyEvent], None]) -> None:
+        """Hand every event to ``handler`` as it comes, in the backend's own task, those
+        queued since :meth:`open` first: no queue and no task switch between the wire
+        and the link (a turn-around answers that much sooner). :meth:`ended` then tells
+        when the connection is lost. ``handler`` must not raise."""
+        while not self._events.empty():
+            item = self._events.get_nowait()
+            if not isinstance(item, BaseException):  # a failure is for ended()
+                handler(item)
+        self._listener = handler
+
+    async def ended(self) -> NoReturn:
+        """Wait until the connection is lost, then raise why.
+
+        Raises:
+            PhyUnavailableError: always (the backend must be opened again).
+        """
+        await self._ended.wait()
+        assert self._failure is not None
+        raise self._failure
+
     def _deliver(self, event: PhyEvent) -> None:
-        """Queue an event for :meth:`events` (called by subclasses)."""
+        """Hand an event to the listener, else queue it for :meth:`events` (called by
+        subclasses)."""
+        if self._listener is not None:
+            self._listener(event)
+            return
         if isinstance(event, FrameReceived) and self._events.qsize() >= self.EVENT_QUEUE:
             self.dropped_events += 1
             return
@@ -242,6 +282,8 @@ class PhyBackend(abc.ABC):
     def _fail(self, error: PhyUnavailableError) -> None:
         """End :meth:`events` with an error (connection lost)."""
         self._is_open = False
+        self._failure = error
+        self._ended.set()
         self._events.put_nowait(error)
 
 

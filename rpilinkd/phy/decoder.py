@@ -48,6 +48,7 @@ class ReportDecoder:
         self._partial = b""
         self._last = initial_level
         self._frame: bytearray | None = None  # None: not inside a frame
+        self.heard_tick: int | None = None  # pigpiod's tick of the newest report
         stb, frm = np.uint32(masks.stb_in), np.uint32(masks.frm_in)
         self._stb, self._frm = stb, frm
         self._control_mask = np.uint32(sum(1 << g for g in masks.control_in.values()))
@@ -65,6 +66,8 @@ class ReportDecoder:
         usable = len(data) - len(data) % REPORT.itemsize
         self._partial = data[usable:]
         words = np.frombuffer(data, "<u4", usable // 4).reshape(-1, 3)
+        if len(words):
+            self.heard_tick = int(words[-1, 1])  # any report, a watchdog's too
         if len(words) and words[:, 0].max() > 0xFFFF:  # watchdog/alive reports carry no edge
             words = words[(words[:, 0] >> 16) == 0]
         levels = words[:, 2].copy()  # contiguous: every later pass runs faster

@@ -37,6 +37,8 @@ _LOGGER = logging.getLogger(__name__)
 
 MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
 MAX_UNREAD = 64  # apply() batches whose answers are not yet checked: then it waits
+HEARTBEAT_MS = 50  # pigpiod's watchdog on RW: a report at least this often
+U32_MASK = 0xFFFFFFFF  # pigpiod's tick wraps
 
 
 class PigpioPhy(PhyBackend):
@@ -65,6 +67,7 @@ class PigpioPhy(PhyBackend):
         self._driving = self._claim_later = False
         self._strobes_debounced = False
         self._unread: deque[tuple[list[Request], list[asyncio.Future[int]]]] = deque()
+        self._read_tick: int | None = None  # pigpiod's tick at the last read_controls()
         self.stats = dict.fromkeys(
             (
                 "frames_sent",
@@ -138,6 +141,9 @@ class PigpioPhy(PhyBackend):
             handshake = (pins.req_in, pins.rw_in)
             requests += [(Cmd.FG, gpio, self.timing.debounce_us, b"") for gpio in handshake]
             requests += [(Cmd.FG, gpio, 0, b"") for gpio in (pins.stb_in, pins.frm_in)]
+            # a heartbeat through the report stream: a report comes at least this often,
+            # so a fresh read of the lines can tell a lost report from a late one
+            requests.append((Cmd.WDOG, pins.rw_in, HEARTBEAT_MS, b""))
             requests.append((Cmd.NB, handle, pins.control_in_mask, b""))
             requests.append((Cmd.BR1, 0, 0, b""))
             levels = (await self._client.batch(requests))[-1]
@@ -147,6 +153,7 @@ class PigpioPhy(PhyBackend):
         self._driving = self._claim_later = False
         self._strobes_debounced = False
         self._unread.clear()
+        self._read_tick = None
         framing = self._decoder.framing
         self._decoder = ReportDecoder(self.masks, initial_level=levels)
         self._decoder.framing = framing
@@ -165,6 +172,8 @@ class PigpioPhy(PhyBackend):
         try:
             if self._client is not None and self._client.connected:
                 await self.apply([DataLines.RELEASE, dict.fromkeys(ControlLine, False)])
+                off: Request = (Cmd.WDOG, self.pins.rw_in, 0, b"")  # no heartbeat left
+                self._unread.append(([off], self.client.send_many([off])))
                 await self._check_replies(wait=True)  # done before the socket closes
         except (PhyError, OSError):
             pass  # closing anyway; pigpiod may be gone
@@ -261,9 +270,25 @@ class PigpioPhy(PhyBackend):
         return requests
 
     async def read_controls(self) -> Levels:
-        levels = await self.client.command(Cmd.BR1)
+        self._read_tick, levels = await self.client.batch(
+            [(Cmd.TICK, 0, 0, b""), (Cmd.BR1, 0, 0, b"")]
+        )
         await self._check_replies(wait=False)  # answered before BR1 was
         return self._decoder.levels_of(levels)
+
+    async def reports_caught_up(self, timeout: float) -> bool:
+        """Wait for a report (the heartbeat at least) stamped after the last read."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._heard_since_read():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    def _heard_since_read(self) -> bool:
+        heard, read = self._decoder.heard_tick, self._read_tick
+        return heard is not None and read is not None and 0 <= (heard - read) & U32_MASK < 1 << 31
 
     # -- data lines ---------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ class VirtualBus:
         self.shorts = 0
         self.frames_lost = 0
         self.reports_lost = 0
+        self.held: dict[str, list[tuple[Any, tuple[Any, ...]]]] = {}  # stalled ends' reports
+        self.in_flight = dict.fromkeys(ENDS, 0)  # reports on their way to each end
         self.bytes_flipped = 0
 
     def end(self, name: str) -> VirtualPhy:
@@ -70,12 +72,30 @@ class VirtualBus:
         return "b" if end == "a" else "a"
 
     def later(self, end: str, callback: Any, *args: Any) -> None:
-        """Run ``callback`` for the far end after the bus delay (in order)."""
+        """Run ``callback`` for the far end after the bus delay (in order); held while
+        that end's reports are stalled."""
         loop = asyncio.get_running_loop()
-        if self.delay_s > 0:
-            loop.call_later(self.delay_s, callback, *args)
+        self.in_flight[end] += 1
+        if end in self.held:
+            self.held[end].append((callback, args))
+        elif self.delay_s > 0:
+            loop.call_later(self.delay_s, self._arrive, end, callback, args)
         else:
-            loop.call_soon(callback, *args)
+            loop.call_soon(self._arrive, end, callback, args)
+
+    def _arrive(self, end: str, callback: Any, args: tuple[Any, ...]) -> None:
+        self.in_flight[end] -= 1
+        callback(*args)
+
+    def stall(self, end: str, seconds: float) -> None:
+        """Hold every report to ``end`` for ``seconds``, then deliver them at once, in
+        order (a starved pigpiod alert thread)."""
+        self.held.setdefault(end, [])
+        asyncio.get_running_loop().call_later(seconds, self._unstall, end)
+
+    def _unstall(self, end: str) -> None:
+        for callback, args in self.held.pop(end, []):
+            self._arrive(end, callback, args)
 
     def mangle(self, frame: bytes) -> bytes | None:
         if self.loss and self.rng.random() < self.loss:
@@ -98,6 +118,7 @@ class VirtualPhy(PhyBackend):
         super().__init__()
         self.bus, self.end = bus, end
         self.far = VirtualBus.other(end)
+        self._in_flight_at_read = 0
 
     @classmethod
     def from_config(cls, config: Config, **options: Any) -> Self:
@@ -141,7 +162,18 @@ class VirtualPhy(PhyBackend):
             far._deliver(ControlsChanged(levels))
 
     async def read_controls(self) -> Levels:
+        self._in_flight_at_read = self.bus.in_flight[self.end]
         return dict(self.bus.outputs[self.far])
+
+    async def reports_caught_up(self, timeout: float) -> bool:
+        """Every report on its way at the last read has arrived (none held)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.bus.in_flight[self.end] > 0 and self._in_flight_at_read > 0:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
 
     # -- data lines ---------------------------------------------------------------------
 

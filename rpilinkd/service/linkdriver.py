@@ -28,7 +28,7 @@ from rpilinkd.link import Connection, LinkDown, LinkState
 from rpilinkd.link.arbiter import Phase, Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
 from rpilinkd.link.events import DownReason
-from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
+from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, PhyEvent, open_with_retry
 from rpilinkd.phy.base import FIRST_RETRY_S, BusStep, DataLines
 from rpilinkd.service.resync import LineResync
 
@@ -64,7 +64,7 @@ class LinkDriver:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tx: asyncio.Task[None] | None = None
-        self._tx_failure: Exception | None = None
+        self._failure: Exception | None = None  # a bug met outside the pump
         self.bursts = 0
         self.internal_errors = 0  # bugs caught by run(): each reset the link
         self.sessions = 0  # backend sessions opened
@@ -268,23 +268,31 @@ class LinkDriver:
         self.bus = None
 
     async def _receive(self) -> None:
-        async for event in self.phy.events():
-            now = self.now()
-            self.resync.saw_event(now)
+        """Take the backend's events as they come (in its task), until it is lost."""
+        self.phy.listen(self._on_phy_event)
+        await self.phy.ended()
+
+    def _on_phy_event(self, event: PhyEvent) -> None:
+        now = self.now()
+        self.resync.saw_event(now)
+        try:
             if isinstance(event, FrameReceived):
                 if self.bus is not None:
                     self.bus.frame_seen(now)
                 self.connection.receive_frame(event.data, now)
+                self._drain_connection(now)  # a delivery or verdict goes up at once
             elif isinstance(event, ControlsChanged) and self.bus is not None:
                 self.bus.peer_lines(event.levels, now)
-            self._wake.set()
+        except Exception as exc:  # a bug: hand it to the pump, which ends the session
+            self._failure = exc
+        self._wake.set()
 
     # -- one turn of the loop ---------------------------------------------------------------
 
     async def _pump_forever(self) -> None:
         while not self._stop.is_set() and not self.paused:
-            if self._tx_failure is not None:
-                failure, self._tx_failure = self._tx_failure, None
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
                 raise failure
             await self._pump()
 
@@ -402,7 +410,7 @@ class LinkDriver:
             _LOGGER.warning("sending failed: %s", exc.message)
             bus.burst_done(self.now())
         except Exception as exc:  # a bug: hand it to the pump, which ends the session
-            self._tx_failure = exc
+            self._failure = exc
         finally:
             self._tx = None
             self._wake.set()

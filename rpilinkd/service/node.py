@@ -109,19 +109,22 @@ class Node:
         if self.driver.paused:
             self.driver.resume()
 
-    async def send(self, port: int, data: bytes, *, src_port: int) -> None:
-        """Returns once the peer daemon accepted the message; raises its refusal."""
+    def submit(self, port: int, data: bytes, *, src_port: int) -> asyncio.Future[None]:
+        """Queue a message now; the future ends once the peer daemon accepted it, or
+        with its refusal. Raises at once what the message itself is refused for."""
         if self.closing:
             raise ShuttingDownError("the daemon is stopping")
         now = self.now()
         message_id = self.connection.send(port, data, now, src_port=src_port)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = (future, now)
+        future.add_done_callback(lambda _: self._pending.pop(message_id, None))
         self.driver.wake()
-        try:
-            await future
-        finally:
-            self._pending.pop(message_id, None)
+        return future
+
+    async def send(self, port: int, data: bytes, *, src_port: int) -> None:
+        """Returns once the peer daemon accepted the message; raises its refusal."""
+        await self.submit(port, data, src_port=src_port)
 
     # -- events from the link -------------------------------------------------------------
 

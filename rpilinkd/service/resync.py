@@ -7,9 +7,12 @@ or return leaves both Pis waiting for a change that already happened: each
 holds its lines, nothing moves, and only the link's keepalive timeout (900 ms)
 ends it with a relink. So while no event has come for ``QUIET_S``, the driver
 reads the lines directly (one pigpiod round trip) and, if they differ from what
-the machine believes, tells it the truth. Only for backends whose
-capabilities say reports may be lost (pigpio; the pio backend's control lines
-are the kernel's edge events).
+the machine believes, waits until the report stream has caught up with the read
+(pigpiod's tick on a report, a heartbeat's at least): a report merely late (a
+stalled pigpiod catching up) then arrives and nothing is done; if none came and
+the lines still differ, the report was lost, and the machine is told the truth.
+Only for backends whose capabilities say reports may be lost (pigpio; the pio
+backend's control lines are the kernel's edge events).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ QUIET_S = 0.1
 #: the handshake lines; STB and FRM rest wherever a burst left them and arbitration
 #: has its own stall timer
 HANDSHAKE = (ControlLine.REQ, ControlLine.RW)
-#: a report of a change just made arrives within this (pigpiod batches every ms or so)
-REPORT_LAG_S = 0.02
+#: how long the report stream may take to catch up with a read (pigpiod's heartbeat
+#: comes every 50 ms); a stream later than this lags: the read is not acted on
+CATCH_UP_S = 0.2
 
 
 class LineResync:
@@ -41,6 +45,7 @@ class LineResync:
         self.events = 0
         self.last_event = clock()
         self.resyncs = 0  # lost reports corrected (shown in stats as bus.lines_resynced)
+        self.lagging = 0  # reads not acted on: the report stream lagged behind them
 
     def saw_event(self, now: float) -> None:
         self.events, self.last_event = self.events + 1, now
@@ -52,14 +57,18 @@ class LineResync:
             if bus.role is None or quiet < QUIET_S:
                 await asyncio.sleep(QUIET_S - quiet if bus.role is not None else QUIET_S)
                 continue
+            levels = await self.phy.read_controls()
             seen = self.events
-            if not self._stale(bus, await self.phy.read_controls()):
+            if not self._stale(bus, levels):
                 await asyncio.sleep(QUIET_S)
                 continue
-            # the change may be only this moment's, its report on the way: give it time
-            # to come, then read again
-            await asyncio.sleep(REPORT_LAG_S)
-            stale = self._stale(bus, await self.phy.read_controls())
+            # the change may be only this moment's, or the stream may lag (a busy
+            # pigpiod): wait until everything before the read has been reported
+            if not await self.phy.reports_caught_up(CATCH_UP_S):
+                self.lagging += 1
+                await asyncio.sleep(QUIET_S)
+                continue
+            stale = self._stale(bus, levels)
             if stale and self.events == seen:  # a report that came meanwhile is newer
                 self.resyncs += 1
                 _LOGGER.info(

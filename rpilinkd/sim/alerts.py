@@ -38,12 +38,18 @@ class AlertThread:
     _level: U32 = field(default_factory=lambda: np.zeros(0, np.uint32))
     _changed: U32 = field(default_factory=lambda: np.zeros(0, np.uint32))
     _last_us: float | None = None
+    stalled_until_us: float = 0.0  # a starved alert thread (a busy Pi) reports nothing
+    _stalling: bool = False
 
     def process(self, at: F64, level: U32, changed: U32, now_us: float) -> tuple[F64, U32, U32]:
         """Take this pass's changed samples; give back those reported now, in order."""
+        self._stalling = now_us < self.stalled_until_us
+        if self._stalling:  # the samples wait in the ring; the thread's budget keeps
+            self._backlog(at, level, changed)
+            return at[:0], level[:0], changed[:0]
         span = 0.0 if self._last_us is None else now_us - self._last_us
         self._last_us = now_us
-        if self.rate <= 0:
+        if self.rate <= 0 and not len(self._at):
             return at, level, changed
         if len(self._at):
             at = np.concatenate([self._at, at])
@@ -53,15 +59,21 @@ class AlertThread:
         if overwritten:  # a whole ring behind: the DMA wrote over them
             self.lost += overwritten
             at, level, changed = at[overwritten:], level[overwritten:], changed[overwritten:]
-        budget = len(at) if self._last_us is None else int(self.rate * span / 1e6)
+        budget = len(at) if self.rate <= 0 else int(self.rate * span / 1e6)
         done = min(len(at), budget)
         self._at, self._level, self._changed = at[done:], level[done:], changed[done:]
         self.worst_backlog = max(self.worst_backlog, len(self._at))
         return at[:done], level[:done], changed[:done]
 
+    def _backlog(self, at: F64, level: U32, changed: U32) -> None:
+        self._at = np.concatenate([self._at, at])
+        self._level = np.concatenate([self._level, level])
+        self._changed = np.concatenate([self._changed, changed])
+        self.worst_backlog = max(self.worst_backlog, len(self._at))
+
     @property
     def caught_up(self) -> bool:
-        return not len(self._at)
+        return not len(self._at) and not self._stalling
 
     def idle(self, now_us: float) -> None:
         """A pass with nothing to report."""

@@ -150,6 +150,11 @@ class Board:
         self._log_latch.append(np.array([self.latch], np.uint32))
 
     @property
+    def timed_writes(self) -> bool:
+        """Whether a latch write is still to come (the end of a TRIG pulse)."""
+        return bool(self._timed)
+
+    @property
     def pins_moved(self) -> bool:
         """Whether any pin changed since the last pass."""
         return bool(self._log_t)

@@ -7,13 +7,15 @@ for). A MICS or MILS holds the pigpiod thread of its socket only; here the
 socket's session waits on :meth:`Clock.delay`, which ends within some tens of
 µs, as a nanosleep does, and before a pass that comes after it, so what the
 socket does next is in that pass's samples. One thread sleeps for both: asyncio's
-own timers end on whole milliseconds (epoll).
+own timers end on whole milliseconds (epoll); while the next pass would find
+nothing (no pin moving, nothing pending) their coarse wait does, for far less CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import heapq
 import itertools
 import threading
@@ -24,11 +26,23 @@ PERIOD_S = 0.00095  # pigpiod: a 0.9 ms sleep after each short pass
 
 
 class Clock:
-    def __init__(self, run_pass: Callable[[], None], period_s: float = PERIOD_S) -> None:
-        self.run_pass, self.period_s = run_pass, period_s
+    def __init__(
+        self,
+        run_pass: Callable[[], None],
+        quiet: Callable[[], bool] = lambda: False,
+        period_s: float = PERIOD_S,
+    ) -> None:
+        """``quiet``: whether the next pass would find nothing unless a command comes
+        first (then asyncio's coarse timer will do for the wait: no thread)."""
+        self.run_pass, self.quiet, self.period_s = run_pass, quiet, period_s
         self._delays: list[tuple[float, int, asyncio.Future[None]]] = []  # a heap by end
         self._order = itertools.count()
         self._replan = threading.Event()  # a delay came: the sleeping thread wakes
+        self._stirred = asyncio.Event()  # a command came: a coarse wait ends
+
+    def stir(self) -> None:
+        """A command came: the next pass may find something (the grid's pass, precisely)."""
+        self._stirred.set()
 
     async def delay(self, seconds: float) -> None:
         """Wait ``seconds``, precisely."""
@@ -48,11 +62,16 @@ class Clock:
                     self.run_pass()
                     due = max(due + self.period_s, time.monotonic())
                 wake = min(due, self._delays[0][0]) if self._delays else due
-                if wake > time.monotonic():
+                if wake <= time.monotonic():  # due already: the sessions go on in between
+                    await asyncio.sleep(0)
+                elif not self._delays and self.quiet():  # a coarse wait costs far less
+                    self._stirred.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wake - time.monotonic()):
+                            await self._stirred.wait()  # a command: wait precisely again
+                else:
                     self._replan.clear()
                     await loop.run_in_executor(thread, self._sleep_until, wake)
-                else:  # due already: no thread hop, but the sessions go on in between
-                    await asyncio.sleep(0)
 
     def _release(self, now: float) -> bool:
         released = False

@@ -14,6 +14,7 @@ op                  arguments                                   answer
 ``remove-fault``    ``id``
 ``clear-faults``
 ``restart``         ``board``, optional ``down_s`` (0.2)
+``stall``           ``board``, optional ``ms`` (200)
 ``ports``                                                       ``a``, ``b``
 ==================  ==========================================  =======================
 """
@@ -47,6 +48,7 @@ class Controllable(Protocol):
     def remove_fault(self, fault_id: int) -> None: ...
     def clear_faults(self) -> None: ...
     async def restart_board(self, board: str, down_s: float = 0.2) -> None: ...
+    def stall_alerts(self, board: str, ms: float) -> None: ...
     def port(self, board: str) -> int: ...
 
 
@@ -118,9 +120,15 @@ class ControlServer:
                 raise SimError("restart: down_s must be a number of seconds, 0-60")
             await sim.restart_board(str(request.get("board")), float(down))
             return {}
+        if op == "stall":
+            ms = request.get("ms", 200)
+            if not isinstance(ms, int | float) or not 0 <= ms <= 60_000:
+                raise SimError("stall: ms must be a number of milliseconds, 0-60000")
+            sim.stall_alerts(str(request.get("board")), float(ms))
+            return {}
         if op == "ports":
             return {name: sim.port(name) for name in sim.boards}
         raise SimError(
             f"unknown op {op!r}; ops: stats, reset-stats, fault, faults, remove-fault, "
-            "clear-faults, restart, ports"
+            "clear-faults, restart, stall, ports"
         )

@@ -114,7 +114,7 @@ class Simulator:
             for name, board in self.boards.items()
         }
         self._loop_task: asyncio.Task[None] | None = None
-        self.clock = Clock(self._pass)
+        self.clock = Clock(self._pass, self._quiet)
         self._control: ControlServer | None = None
         self.started_at = 0.0
         self.pass_seconds = 0.0
@@ -144,7 +144,17 @@ class Simulator:
         links = [(w.a, w.b, w) if board.name == "a" else (w.b, w.a, w) for w in self.wires()]
         return int(resolve(Crossing.build(links), side(board), side(other))[0])
 
+    def _quiet(self) -> bool:
+        """Whether the next pass would find nothing unless a command or a fault comes."""
+        if self.faults.active:
+            return False
+        now = self.now_us()
+        if any(b.tx.busy(now) or b.timed_writes for b in self.boards.values()):
+            return False
+        return self.sampler.quiet_now(now)
+
     def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int:
+        self.clock.stir()
         handler = ALL_HANDLERS.get(cmd)
         board.stats["commands"] += 1
         name = COMMAND_NAMES.get(cmd, str(cmd))
@@ -214,12 +224,23 @@ class Simulator:
         server = self.servers[board]
         await server.stop()
         self.boards[board].restart_daemon(self.now_us())
+        self.clock.stir()
         self.boards[board].stats["restarts"] = self.boards[board].stats.get("restarts", 0) + 1
         await asyncio.sleep(down_s)
         await server.start()
         _LOGGER.info("board %s: pigpiod restarted (down %.2f s)", board, down_s)
 
+    def stall_alerts(self, board: str, ms: float) -> None:
+        """Starve ``board``'s pigpiod alert thread for ``ms`` (a busy Pi): no report
+        meanwhile; then the backlog comes at once, less what the ring lost."""
+        if board not in self.boards:
+            raise SimError(f"no board {board!r}; boards: {', '.join(BOARDS)}")
+        alerts = self.boards[board].alerts
+        alerts.stalled_until_us = max(alerts.stalled_until_us, self.now_us() + ms * 1000)
+        self.clock.stir()
+
     def add_fault(self, spec: dict[str, Any] | str) -> dict[str, Any]:
+        self.clock.stir()
         fault = self.faults.add(parse_spec(spec) if isinstance(spec, str) else dict(spec))
         _LOGGER.info("fault added: %s", fault.describe())
         return fault.describe()

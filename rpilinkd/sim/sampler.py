@@ -123,6 +123,18 @@ class Sampler:
             }
         return self._crossing
 
+    def quiet_now(self, now_us: float) -> bool:
+        """Whether a pass now would find nothing (:meth:`_quiet`)."""
+        return self._quiet(now_us)
+
+    @staticmethod
+    def watchdog_due(board: Board, t_end: float) -> bool:
+        """Whether a watchdog report falls due in a pass ending at ``t_end``."""
+        return any(
+            t_end - board.wdog_since.get(gpio, t_end) >= timeout_us
+            for gpio, timeout_us in board.watchdogs.items()
+        )
+
     def _quiet(self, t_end: float) -> bool:
         """Whether this pass has nothing to report and nothing to change: no pin moved,
         every listener's last sample is still true, no filter or watchdog is pending,
@@ -132,7 +144,7 @@ class Sampler:
         for board in self.boards.values():
             if isinstance(board, PioBoard):  # its PIO reads the wires every pass
                 return False
-            if board.pins_moved or board.watchdogs or not board.alerts.caught_up:
+            if board.pins_moved or self.watchdog_due(board, t_end) or not board.alerts.caught_up:
                 return False
             if any(f.value != f.candidate for f in board.glitch.values()):
                 return False
@@ -248,13 +260,16 @@ class Sampler:
         """Whether sampling this board would report nothing: no pin it watches moved,
         no filter, watchdog, fault, backlog or ALIVE pending (the sender's board while
         it plays a burst: half of most passes' work)."""
-        if window.glitches or window.flips or board.watchdogs or not board.alerts.caught_up:
+        if window.glitches or window.flips or not board.alerts.caught_up:
+            return False
+        if self.watchdog_due(board, window.end):
             return False
         if any(f.value != f.candidate for f in board.glitch.values()):
             return False
         if any(window.end - h.last_emit_us > ALIVE_AFTER_US for h in running):
             return False
-        watched = np.uint32(sum(h.bits for h in running) | sum(1 << g for g in board.glitch))
+        filtered = sum(1 << g for g in (*board.glitch, *board.watchdogs))
+        watched = np.uint32(sum(h.bits for h in running) | filtered)
         last = np.uint32(self.last_level[board.name] or 0)
         return not ((levels ^ last) & watched).any()
 
@@ -262,14 +277,17 @@ class Sampler:
         before = self.last_level[board.name] or 0
         previous = np.concatenate(([before], level[:-1])).astype(np.uint32)
         changed_bits = level ^ previous
-        fired = self._watchdogs(board, at, changed_bits, t_end)
         end_tick = board.tick(t_end)
         watched = np.uint32(sum(h.bits for h in board.handles.values() if h.running))
         current = int(level[-1])  # watchdog and alive reports carry the level of now
         news = np.flatnonzero((changed_bits & watched) != 0)  # what the alert thread must report
+        moved_at, moved = at, changed_bits
         at, level, changed_bits = board.alerts.process(
             at[news], level[news], changed_bits[news], t_end
         )
+        # pigpiod checks its watchdogs on the samples it has processed: none fires
+        # while changes wait to be reported (a report stamped now would overtake them)
+        fired = self._watchdogs(board, moved_at, moved, t_end, board.alerts.caught_up)
         board.stats["reports_lost"] = board.alerts.lost
         ticks = ((at.astype(np.int64) + board.tick_offset) & 0xFFFFFFFF).astype(np.uint32)
         for handle in board.handles.values():
@@ -296,13 +314,15 @@ class Sampler:
             else:
                 board.stats["reports_dropped"] += len(records)
 
-    def _watchdogs(self, board: Board, at: F64, changed: U32, t_end: float) -> list[int]:
+    def _watchdogs(
+        self, board: Board, at: F64, changed: U32, t_end: float, may_fire: bool
+    ) -> list[int]:
         fired = []
         for gpio, timeout_us in board.watchdogs.items():
             moved = np.flatnonzero((changed & np.uint32(1 << gpio)) != 0)
             if len(moved):
                 board.wdog_since[gpio] = float(at[moved[-1]])
-            if t_end - board.wdog_since.get(gpio, t_end) >= timeout_us:
+            if may_fire and t_end - board.wdog_since.get(gpio, t_end) >= timeout_us:
                 fired.append(gpio)
                 board.wdog_since[gpio] = t_end
         return fired

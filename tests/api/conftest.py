@@ -51,7 +51,10 @@ class FakeLink:
     def take_back(self) -> None:
         self.lent = 0.0
 
-    async def send(self, port: int, data: bytes, *, src_port: int) -> None:
+    def submit(self, port: int, data: bytes, *, src_port: int) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self._send(port, data))
+
+    async def _send(self, port: int, data: bytes) -> None:
         if self.gate is not None:
             await self.gate.wait()
         self.sent.append((port, data))

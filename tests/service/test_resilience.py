@@ -86,6 +86,25 @@ async def test_a_lost_report_of_the_peer_lines_is_read_afresh_not_a_relink(
     assert a.node.stats()["bus"]["lines_resynced"] == a.driver.resync.resyncs
 
 
+async def test_late_reports_are_not_taken_for_lost_ones(
+    pair: tuple[Daemon, Daemon], bus: VirtualBus
+) -> None:
+    """A starved pigpiod reports nothing for a while, then everything at once. The
+    resync reads the lines meanwhile and finds them changed; acting on that before the
+    late reports are in made a master take back the bus its slave was still sending on
+    ("the peer sent a frame while we held the data lines")."""
+    a, b = pair
+    ups = [d.node.connection.stats.link_ups for d in (a, b)]
+    for end in "ab" * 6:  # quiet spells longer than the resync's (idle keepalives move)
+        bus.stall(end, 0.3)
+        await asyncio.sleep(0.45)
+    await asyncio.sleep(0.1)
+    for daemon, before in zip((a, b), ups, strict=True):
+        assert daemon.node.stats()["bus"]["collisions"] == 0
+        assert daemon.node.connection.stats.link_ups == before  # never down
+    assert a.driver.resync.lagging + b.driver.resync.lagging >= 1  # it did hold back
+
+
 async def test_a_failing_optional_service_starts_again(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
