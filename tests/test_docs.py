@@ -10,6 +10,7 @@ from rpilinkd.config import MqttConfig
 from rpilinkd.errors import error_classes
 from rpilinkd.events import EventKind
 from rpilinkd.link.connection import ACK_DELAY_S
+from rpilinkd.phy.pigpio import HEARTBEAT_MS
 from rpilinkd.service.resync import QUIET_S
 from rpilinkd.telemetry.discovery import ENTITIES
 from rpilinkd.telemetry.payloads import StateSnapshot, StatsSnapshot
@@ -44,3 +45,4 @@ def test_the_protocol_timer_table_matches_the_code() -> None:
     rows = dict(re.findall(r"^\| `(\w+)` \| (\d+) ms \|", table, re.M))
     assert int(rows["ACK_DELAY"]) == round(ACK_DELAY_S * 1000)
     assert int(rows["RESYNC_QUIET"]) == round(QUIET_S * 1000)
+    assert int(rows["HEARTBEAT"]) == HEARTBEAT_MS
