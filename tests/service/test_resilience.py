@@ -97,7 +97,7 @@ async def test_late_reports_are_not_taken_for_lost_ones(
     ups = [d.node.connection.stats.link_ups for d in (a, b)]
     for end in "ab" * 6:  # quiet spells longer than the resync's (idle keepalives move)
         bus.stall(end, 0.3)
-        await asyncio.sleep(0.45)
+        await asyncio.sleep(0.35)
     await asyncio.sleep(0.1)
     for daemon, before in zip((a, b), ups, strict=True):
         assert daemon.node.stats()["bus"]["collisions"] == 0
