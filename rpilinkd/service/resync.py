@@ -35,6 +35,8 @@ HANDSHAKE = (ControlLine.REQ, ControlLine.RW)
 #: how long the report stream may take to catch up with a read (pigpiod's heartbeat
 #: comes every 50 ms); a stream later than this lags: the read is not acted on
 CATCH_UP_S = 0.2
+#: after catching up, a second read this much later must agree, with no report between
+SETTLE_S = 0.02
 
 
 class LineResync:
@@ -68,7 +70,10 @@ class LineResync:
                 self.lagging += 1
                 await asyncio.sleep(QUIET_S)
                 continue
-            stale = self._stale(bus, levels)
+            # and read once more a moment later: a backlog just caught up may still be
+            # on its way through the backend (seen on a starved emulator)
+            await asyncio.sleep(SETTLE_S)
+            stale = self._stale(bus, await self.phy.read_controls())
             if stale and self.events == seen:  # a report that came meanwhile is newer
                 self.resyncs += 1
                 _LOGGER.info(

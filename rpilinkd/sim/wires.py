@@ -29,8 +29,9 @@ Wiring file (TOML)::
 
 from __future__ import annotations
 
+import functools
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,12 @@ def pull_level(x_pull: int, y_pull: int, *more: int) -> int:
 
 
 def own_pull_mask(pulls: list[int]) -> int:
-    return sum(1 << g for g in range(32) if pulls[g] == PUD_UP)
+    return _own_pull_mask(tuple(pulls[:32]))
+
+
+@functools.lru_cache(maxsize=64)  # every pass asks; pulls rarely change
+def _own_pull_mask(pulls: tuple[int, ...]) -> int:
+    return sum(1 << g for g, pull in enumerate(pulls) if pull == PUD_UP)
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,7 @@ class Side:
     drive: U32
     latch: U32
     pulls: list[int]
+    carried: dict[int, tuple[U32, U32]] = field(default_factory=dict, compare=False, repr=False)
 
     def bit(self, gpio: int, of: U32) -> npt.NDArray[np.bool_]:
         return ((of >> np.uint32(gpio)) & np.uint32(1)).astype(bool)
@@ -288,14 +295,27 @@ class Crossing:
             out |= moved & np.uint32(mask)
         return out
 
+    def carry_side(self, side: Side) -> tuple[U32, U32]:
+        """The other board's drive and latch words moved onto our pins (once a pass)."""
+        if id(self) not in side.carried:
+            side.carried[id(self)] = (self.carry(side.drive), self.carry(side.latch))
+        return side.carried[id(self)]
+
     def pulls(self, ours: list[int], theirs: list[int]) -> int:
         """Our bits on undriven wires that read 1 (pull-ups at either end)."""
-        return sum(1 << p for p, q in self.pairs if pull_level(ours[p], theirs[q]))
+        return _pulled(self.pairs, tuple(ours), tuple(theirs))
+
+
+@functools.lru_cache(maxsize=64)  # every pass asks; pulls rarely change
+def _pulled(
+    pairs: tuple[tuple[int, int], ...], ours: tuple[int, ...], theirs: tuple[int, ...]
+) -> int:
+    return sum(1 << p for p, q in pairs if pull_level(ours[p], theirs[q]))
 
 
 def resolve(crossing: Crossing, x: Side, y: Side) -> U32:
     """Board x's level words at each instant, from both boards' pins."""
-    y_drives, y_levels = crossing.carry(y.drive), crossing.carry(y.latch)
+    y_drives, y_levels = crossing.carry_side(y)
     pulled = np.uint32(crossing.pulls(x.pulls, y.pulls))
     on_wire = (y_drives & y_levels) | (~y_drives & pulled)
     wired = np.uint32(crossing.wired)
@@ -316,8 +336,8 @@ def shorts(crossing: Crossing, a: Side, b: Side, names: dict[int, str]) -> dict[
 
     ``crossing`` is board a's view; ``names`` maps board a's GPIOs to wire names.
     """
-    both = a.drive & crossing.carry(b.drive)
-    word = both & (a.latch ^ crossing.carry(b.latch)) & np.uint32(crossing.wired)
+    b_drives, b_levels = crossing.carry_side(b)
+    word = a.drive & b_drives & (a.latch ^ b_levels) & np.uint32(crossing.wired)
     found: dict[str, Flags] = {}
     touched = int(np.bitwise_or.reduce(word)) if len(word) else 0
     for gpio in range(32):
