@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 PERIOD_S = 0.00095  # pigpiod: a 0.9 ms sleep after each short pass
+MIN_SLEEP_S = 0.0003  # the least rest between two passes, however late
 
 
 class Clock:
@@ -60,7 +61,9 @@ class Clock:
                     await asyncio.sleep(0)  # the sessions go on before the pass
                 if time.monotonic() >= due:
                     self.run_pass()
-                    due = max(due + self.period_s, time.monotonic())
+                    # a pass that ran late does not make the next come at once: pigpiod
+                    # sleeps after every pass, and a starved emulator must not spin
+                    due = max(due + self.period_s, time.monotonic() + MIN_SLEEP_S)
                 wake = min(due, self._delays[0][0]) if self._delays else due
                 if wake <= time.monotonic():  # due already: the sessions go on in between
                     await asyncio.sleep(0)
