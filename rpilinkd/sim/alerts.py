@@ -17,6 +17,7 @@ reported, and nothing says so. That is what this models, per board:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,17 @@ U32 = npt.NDArray[np.uint32]
 F64 = npt.NDArray[np.float64]
 DEFAULT_REPORT_RATE = 400_000  # changes per second (joan2937/pigpio#35)
 DEFAULT_BUFFER_MS = 120  # pigpiod -b
+SUPERCYCLE, SAMPLES_PER_CYCLE = 800, 25  # pigpio.c SUPERCYCLE, PULSE_PER_CYCLE
+
+
+def ring_ms(buffer_ms: float, sample_us: int) -> float:
+    """How long pigpiod's sample ring really is for ``-b buffer_ms -s sample_us``: whole
+    20 ms servo cycles, then whole super-cycles of 800 DMA cycles of 25 samples each
+    (pigpio.c initAllocDMAMem). The default -b 120 keeps 200 ms at -s 5, 120 at -s 1."""
+    servo_cycles = math.ceil(buffer_ms / 20)
+    cycles = SUPERCYCLE * servo_cycles // sample_us
+    cycles = SUPERCYCLE * math.ceil(cycles / SUPERCYCLE)
+    return cycles * SAMPLES_PER_CYCLE * sample_us / 1000
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 from rpilinkd.errors import SimError
 from rpilinkd.pigpio_protocol import COMMAND_NAMES, PUD_OFF, Err
 from rpilinkd.pins import DEFAULT_PINS, WIDE_PINS
-from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE, AlertThread
+from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE, AlertThread, ring_ms
 from rpilinkd.sim.board import Board
 from rpilinkd.sim.clock import Clock
 from rpilinkd.sim.commands import HANDLERS, Call
@@ -84,7 +84,8 @@ class Simulator:
             for name in BOARDS
         }
         for board in self.boards.values():
-            board.alerts = AlertThread(self.config.report_rate, self.config.buffer_ms)
+            ring = ring_ms(self.config.buffer_ms, board.sample_us)
+            board.alerts = AlertThread(self.config.report_rate, ring)
             board.tx.set_clear_gap_us = self.config.set_clear_gap_us
         for name in self.config.off:
             if name not in self.boards:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from rpilinkd.sim.alerts import F64, U32, AlertThread
+from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, F64, U32, AlertThread, ring_ms
 
 
 def changes(start_us: float, count: int, spacing_us: float = 1.0) -> tuple[F64, U32, U32]:
@@ -41,3 +42,12 @@ def test_rate_zero_is_an_ideal_pigpiod() -> None:
     thread = AlertThread(rate=0)
     thread.process(*changes(0, 0), now_us=0)
     assert len(thread.process(*changes(0, 50_000, 0.01), now_us=1000)[0]) == 50_000
+
+
+@pytest.mark.parametrize(
+    ("sample_us", "ring"), [(1, 120), (2, 120), (4, 160), (5, 200), (8, 160), (10, 200)]
+)
+def test_the_ring_is_rounded_up_as_pigpiods(sample_us: int, ring: float) -> None:
+    """-b 120 keeps 120 to 200 ms of samples, by -s (pigpio.c initAllocDMAMem)."""
+    assert ring_ms(DEFAULT_BUFFER_MS, sample_us) == ring
+    assert ring_ms(20, 1) == 20  # the ceiling test's small ring
