@@ -128,11 +128,11 @@ async def serve(config: SimConfig) -> dict[str, Any]:
     ready["seed"] = sim.seed
     if config.control is not None:
         ready["control"] = str(config.control)
-    print(json.dumps(ready), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before "ready": a signal may come at once
         loop.add_signal_handler(signum, stop.set)
+    print(json.dumps(ready), flush=True)
     await stop.wait()
     stats = sim.stats()
     await sim.stop()
