@@ -172,9 +172,8 @@ class PigpioPhy(PhyBackend):
         try:
             if self._client is not None and self._client.connected:
                 await self.apply([DataLines.RELEASE, dict.fromkeys(ControlLine, False)])
-                off: Request = (Cmd.WDOG, self.pins.rw_in, 0, b"")  # no heartbeat left
-                self._unread.append(([off], self.client.send_many([off])))
                 await self._check_replies(wait=True)  # done before the socket closes
+                await self.client.command(Cmd.WDOG, self.pins.rw_in, 0)  # no heartbeat left
         except (PhyError, OSError):
             pass  # closing anyway; pigpiod may be gone
         await self._disconnect()

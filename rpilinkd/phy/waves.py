@@ -1,4 +1,4 @@
-"""A burst of frames played as pigpiod waves: one round trip per wave, nothing leaked.
+"""A burst of frames played as pigpiod waves: one batch per wave, nothing leaked.
 
 Each wave is created and started in one pipelined batch (WVNEW, WVAG, WVCAP,
 WVTXM): pigpiod runs one socket's commands in order, and the id WVCAP will
@@ -10,9 +10,11 @@ the same share of the CB/OOL pool, so a deleted wave's slot is reused exactly
 (pigpio issue #126).
 
 When is a wave over? Its reply comes after pigpiod started it, so "reply time
-+ start delay + the wave's length" is never early: past that instant the wave
-is done, with no poll (a round trip per turn-around saved). Before it, the
-burst polls near the end, as asyncio's sleeps end on a 1 ms grid.
++ start delay + the wave's length" is never early: a burst of more than two
+waves waits for that instant (polling WVTAT near it, as asyncio's sleeps end
+on a 1 ms grid) before it deletes a wave to make room. The last wave's batch
+instead ends with a MICS for as long as the burst still plays, then the WVDELs:
+pigpiod runs the socket's next commands (the hand-over) the moment it is over.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ WAVE_PAD_PERCENT = 45  # two padded waves fit in the pool with room to spare
 WAVE_CBS = WAVE_USABLE_CBS * WAVE_PAD_PERCENT // 100
 WAVE_OOL = WAVE_USABLE_OOL * WAVE_PAD_PERCENT // 100
 START_DELAY_S = WAVE_START_DELAY_US * 1e-6
-POLL_S = 0.0005
 TAIL_MARGIN, TAIL_MARGIN_US = 0.01, 50
 TIMER_GRAIN_S = 0.001  # asyncio's sleeps end on whole milliseconds (epoll)
 T = TypeVar("T")

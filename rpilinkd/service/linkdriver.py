@@ -25,11 +25,12 @@ from typing import Any
 from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.events import LinkStatus
 from rpilinkd.link import Connection, LinkDown, LinkState
-from rpilinkd.link.arbiter import Phase, Role
+from rpilinkd.link.arbiter import Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
 from rpilinkd.link.events import DownReason
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, PhyEvent, open_with_retry
 from rpilinkd.phy.base import FIRST_RETRY_S, BusStep, DataLines
+from rpilinkd.service.linkreason import bus_reason
 from rpilinkd.service.resync import LineResync
 
 _LOGGER = logging.getLogger(__name__)
@@ -120,35 +121,20 @@ class LinkDriver:
             return (
                 self.unsupported or self.phy_problem or f"connecting to the {self.phy.name} backend"
             )
-        bus = self.bus
-        if bus is None:
+        if self.bus is None:
             return "starting the bus"
-        arbiter = bus.arbiter
-        if self.conflict and arbiter.conflict_message:
-            return f"role conflict: {arbiter.conflict_message}"
-        if refused:
-            return f"the peer's hello is refused: {refused}"
-        if bus.role is not None:
-            return f"roles decided ({bus.role.value}); waiting for the peer's hello"
-        if arbiter.phase is Phase.PRESENT and not arbiter.peer_seen(self.now()):
-            return (
-                "peer not seen: no sign of the other Pi on the control lines (is it powered, "
-                "is rpilinkd running there, is the cable on the right pins? "
-                "try rpilink wiring-check)"
-            )
-        if arbiter.stalled_in is not None:
-            return (
-                f"the handshake stalls in phase {arbiter.stalled_in.value} "
-                f"({arbiter.counters['stalls']} times): a control wire may be cut or "
-                "swapped (try rpilink wiring-check)"
-            )
-        return f"arbitrating (phase {arbiter.phase.value})"
+        return bus_reason(self.bus, conflict=self.conflict, refused=refused, now=self.now())
 
     def figures(self) -> dict[str, Any]:
         """The driver's counters, the bus machine's and the backend's, for ``stats``."""
         bus = self.bus
         return {
-            "bus": dict(bus.counters, **bus.arbiter.counters, lines_resynced=self.resync.resyncs)
+            "bus": dict(
+                bus.counters,
+                **bus.arbiter.counters,
+                lines_resynced=self.resync.resyncs,
+                resync_reads_lagging=self.resync.lagging,
+            )
             if bus is not None
             else {},
             "bursts": self.bursts,

@@ -122,10 +122,6 @@ class Node:
         self.driver.wake()
         return future
 
-    async def send(self, port: int, data: bytes, *, src_port: int) -> None:
-        """Returns once the peer daemon accepted the message; raises its refusal."""
-        await self.submit(port, data, src_port=src_port)
-
     # -- events from the link -------------------------------------------------------------
 
     def on_event(self, event: object, now: float) -> None:

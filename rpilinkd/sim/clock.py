@@ -4,9 +4,9 @@ pigpiod's alert thread sleeps 0.9 ms after each pass, whose work in C takes some
 tens of µs: a pass about every PERIOD_S. A pass here, in Python, takes some
 hundreds, so passes keep to a grid instead (one that comes late is not made up
 for). A MICS or MILS holds the pigpiod thread of its socket only; here the
-socket's session waits on :meth:`Clock.delay`, which ends within some tens of
-µs, as a nanosleep does, and before a pass that comes after it, so what the
-socket does next is in that pass's samples. One thread sleeps for both: asyncio's
+socket's session waits on :meth:`Clock.delay`, which ends 0.1-0.2 ms late (a
+thread's wake and the loop's turn; pigpiod's nanosleep: tens of µs), and before a
+pass that comes after it, so what the socket does next is in that pass's samples. One thread sleeps for both: asyncio's
 own timers end on whole milliseconds (epoll); while the next pass would find
 nothing (no pin moving, nothing pending) their coarse wait does, for far less CPU.
 """
@@ -49,7 +49,8 @@ class Clock:
         """Wait ``seconds``, precisely."""
         future = asyncio.get_running_loop().create_future()
         heapq.heappush(self._delays, (time.monotonic() + seconds, next(self._order), future))
-        self._replan.set()
+        self._replan.set()  # whichever wait the clock is in ends: it plans again
+        self._stirred.set()
         await future
 
     async def run(self) -> None:

@@ -152,7 +152,7 @@ class Simulator:
         now = self.now_us()
         if any(b.tx.busy(now) or b.timed_writes for b in self.boards.values()):
             return False
-        return self.sampler.quiet_now(now)
+        return self.sampler.quiet(now)
 
     def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int:
         self.clock.stir()

@@ -88,7 +88,7 @@ class Sampler:
         a.advance(t_end)
         b.advance(t_end)
         glitches, flips = self.faults.glitches(t0, t_end), self.faults.flips(t_end - t0)
-        if not (glitches or flips) and self._quiet(t_end):
+        if not (glitches or flips) and self.quiet(t_end):
             for board in (a, b):
                 board.alerts.idle(t_end)
             self.last_us = t_end
@@ -123,10 +123,6 @@ class Sampler:
             }
         return self._crossing
 
-    def quiet_now(self, now_us: float) -> bool:
-        """Whether a pass now would find nothing (:meth:`_quiet`)."""
-        return self._quiet(now_us)
-
     @staticmethod
     def watchdog_due(board: Board, t_end: float) -> bool:
         """Whether a watchdog report falls due in a pass ending at ``t_end``."""
@@ -135,7 +131,7 @@ class Sampler:
             for gpio, timeout_us in board.watchdogs.items()
         )
 
-    def _quiet(self, t_end: float) -> bool:
+    def quiet(self, t_end: float) -> bool:
         """Whether this pass has nothing to report and nothing to change: no pin moved,
         every listener's last sample is still true, no filter or watchdog is pending,
         no report is waiting and none is due (most passes of an idle link)."""

@@ -30,6 +30,11 @@ _LOGGER = logging.getLogger(__name__)
 #: pigpiod would instead block its alert thread for every client
 SINK_LIMIT_BYTES = 16 * 1024 * 1024
 READ_CHUNK = 1 << 16
+#: pigpiod's delays: the longest it takes, seconds per unit, its refusal of a longer one
+DELAYS = {
+    Cmd.MICS: (MAX_MICS_DELAY, 1e-6, Err.BAD_MICS_DELAY),
+    Cmd.MILS: (MAX_MILS_DELAY, 1e-3, Err.BAD_MILS_DELAY),
+}
 
 
 class Executor(Protocol):
@@ -85,11 +90,10 @@ class Session:
                     if len(held) < REQUEST.size + p3:
                         break  # the extension is still on its way
                     ext, held = held[REQUEST.size : REQUEST.size + p3], held[REQUEST.size + p3 :]
-                    delay_s = delay_of(cmd, p1)
-                    if delay_s:
+                    if cmd in DELAYS and p1 <= DELAYS[cmd][0]:
                         self._write(replies)
                         replies = []
-                        await self.machine.delay(delay_s)
+                        await self.machine.delay(p1 * DELAYS[cmd][1])
                     replies.append(pack_reply(cmd, p1, p2, self._run(cmd, p1, p2, ext)))
                 self._write(replies)
         except ConnectionError:
@@ -103,10 +107,9 @@ class Session:
             self.writer.write(b"".join(replies))
 
     def _run(self, cmd: int, p1: int, p2: int, ext: bytes) -> int:
-        if cmd == Cmd.MICS:
-            return 0 if p1 <= MAX_MICS_DELAY else Err.BAD_MICS_DELAY
-        if cmd == Cmd.MILS:
-            return 0 if p1 <= MAX_MILS_DELAY else Err.BAD_MILS_DELAY
+        if cmd in DELAYS:  # waited for in serve()
+            limit, _, refusal = DELAYS[cmd]
+            return 0 if p1 <= limit else refusal
         if cmd == Cmd.NOIB:
             handle = self.board.open_handle(self.sink, self, self.machine.now_us())
             return Err.NO_HANDLE if handle is None else handle
@@ -115,15 +118,6 @@ class Session:
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):
             self.writer.close()
-
-
-def delay_of(cmd: int, p1: int) -> float:
-    """Seconds a MICS or MILS request waits (0 for any other, or a delay too long)."""
-    if cmd == Cmd.MICS and p1 <= MAX_MICS_DELAY:
-        return p1 / 1e6
-    if cmd == Cmd.MILS and p1 <= MAX_MILS_DELAY:
-        return p1 / 1e3
-    return 0.0
 
 
 class BoardServer:

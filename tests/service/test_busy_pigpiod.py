@@ -1,8 +1,9 @@
 """A busy Pi starves pigpiod's alert thread: its reports stop, then come late all at
-once, less those older than its sample ring (lost without a word). Late is not lost:
-the lost-report resync waits for the stream to catch up with its fresh read, else the
-late reports contradict what it told the bus machine (that took the link down with
-"the peer sent a frame while we held the data lines", a collision).
+once, less those older than its sample ring (lost without a word). Messages wait, none
+is lost or damaged, and the bus never collides. (This is a robustness test on the
+emulator: it passed with the old resync too. The test that fails without the resync's
+wait for the report stream is tests/service/test_resilience.py's
+``test_late_reports_are_not_taken_for_lost_ones``.)
 
 A starved stream can lose a whole pulse of the peer's grant (fall and rise): the lines
 then read as the machine believes, nothing tells the loss, and the link's keepalive
