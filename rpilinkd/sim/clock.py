@@ -6,9 +6,10 @@ hundreds, so passes keep to a grid instead (one that comes late is not made up
 for). A MICS or MILS holds the pigpiod thread of its socket only; here the
 socket's session waits on :meth:`Clock.delay`, which ends 0.1-0.2 ms late (a
 thread's wake and the loop's turn; pigpiod's nanosleep: tens of µs), and before a
-pass that comes after it, so what the socket does next is in that pass's samples. One thread sleeps for both: asyncio's
-own timers end on whole milliseconds (epoll); while the next pass would find
-nothing (no pin moving, nothing pending) their coarse wait does, for far less CPU.
+pass that comes after it, so what the socket does next is in that pass's samples.
+One thread sleeps for both: asyncio's own timers end on whole milliseconds (epoll);
+while the next pass would find nothing (no pin moving, nothing pending) their coarse
+wait does, for far less CPU.
 """
 
 from __future__ import annotations
