@@ -9,6 +9,7 @@ states.py for the state machine).
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from dataclasses import replace
@@ -85,6 +86,7 @@ class Connection:
         self._nonce = 0
         self._peer_nonce: int | None = None
         self._hello_due: float | None = None
+        self._timers_run = -math.inf  # when handle_timer last ran
         self._next_message_id = 1  # never reset: ids stay unique across link-ups
         self.outbox = Outbox()  # survives link drops (resumption)
         self._verdicts = VerdictMemory()  # of the current peer epoch's messages
@@ -263,10 +265,17 @@ class Connection:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
+        """The next deadline :meth:`handle_timer` has not yet run for. One it ran for
+        that is still standing (a keepalive or retransmission due while the peer holds
+        the bus) waits for the bus, not the clock: it is left out, or the caller would
+        wake without end until the bus comes."""
         if self.state is not LinkState.UP:
             resume = self.outbox.next_deadline(up=False)
             hello = self._hello_due if self.state is LinkState.ARBITRATING else None
-            return min((t for t in (resume, hello) if t is not None), default=None)
+            return min(
+                (t for t in (resume, hello) if t is not None and t > self._timers_run),
+                default=None,
+            )
         keepalive, dead = self.config.keepalive_ms / 1e3, self.config.dead_after_ms / 1e3
         candidates = [
             self._last_tx + keepalive,
@@ -277,9 +286,10 @@ class Connection:
             self._hello_due,
             self.outbox.next_deadline(up=True),
         ]
-        return min((t for t in candidates if t is not None), default=None)
+        return min((t for t in candidates if t is not None and t > self._timers_run), default=None)
 
     def handle_timer(self, now: float) -> None:
+        self._timers_run = now
         if self.state is not LinkState.UP:
             for message_id in self.outbox.expired(now):  # the outage outlasted resume_s
                 self._fail(

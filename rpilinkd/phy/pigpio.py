@@ -22,7 +22,7 @@ from rpilinkd.phy.base import BusStep, DataLines, PhyBackend, PhyCapabilities, c
 from rpilinkd.phy.codec import BusTiming, Encoder, Masks
 from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
-from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream, Request
+from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream, Request, Unchecked
 from rpilinkd.phy.sampling import SamplePeriodCheck
 from rpilinkd.phy.waves import WaveBurst, wave_groups
 from rpilinkd.pigpio_protocol import (
@@ -66,7 +66,7 @@ class PigpioPhy(PhyBackend):
         self._reader: asyncio.Task[None] | None = None
         self._driving = self._claim_later = False
         self._strobes_debounced = False
-        self._unread: deque[tuple[list[Request], list[asyncio.Future[int]]]] = deque()
+        self._unread: deque[Unchecked] = deque()
         self._read_tick: int | None = None  # pigpiod's tick at the last read_controls()
         self.stats = dict.fromkeys(
             (
@@ -233,7 +233,7 @@ class PigpioPhy(PhyBackend):
                 requests += self._control_requests(step)
         self._claim_later = claim_later
         if requests:  # pigpiod runs them before anything sent later: no need to wait
-            self._unread.append((requests, self.client.send_many(requests)))
+            self._unread.append(Unchecked(requests, self.client.send_many(requests)))
         self._driving = driving
         await self._check_replies(wait=len(self._unread) > MAX_UNREAD)
 
@@ -241,11 +241,9 @@ class PigpioPhy(PhyBackend):
         """Check the answers to earlier :meth:`apply` batches that have come (all of
         them if ``wait``). Raises: PigpioCommandError for a refusal, as ``batch``."""
         while self._unread:
-            requests, futures = self._unread[0]
-            if not wait and not all(f.done() for f in futures):
+            if not wait and not self._unread[0].answered:
                 return
-            self._unread.popleft()
-            await self.client.results(requests, futures)
+            await self._unread.popleft().check(self.client)
 
     def _claim_requests(self) -> list[Request]:
         """The pending claim, if any: data latched low, then the pins outputs."""
@@ -312,6 +310,8 @@ class PigpioPhy(PhyBackend):
             await burst.play(waves, self.encoder.encode, prelude=self._claim_requests())
         finally:
             self.stats["waves_sent"] += burst.waves_sent
+            if burst.unchecked is not None:
+                self._unread.append(burst.unchecked)
 
     # -- receiving ------------------------------------------------------------------------
 

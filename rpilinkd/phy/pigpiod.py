@@ -195,6 +195,22 @@ class PigpiodClient:
         await close_stream(writer, reader)
 
 
+class Unchecked:
+    """A batch sent without waiting for its answers (pigpiod runs what the socket sends
+    later after it, which is all ordering needs): check them at a later call."""
+
+    def __init__(self, requests: list[Request], futures: list[asyncio.Future[int]]) -> None:
+        self.requests, self.futures = requests, futures
+
+    @property
+    def answered(self) -> bool:
+        return all(future.done() for future in self.futures)
+
+    async def check(self, client: PigpiodClient) -> list[int]:
+        """Raises: PigpioCommandError for a refusal, as :meth:`PigpiodClient.results`."""
+        return await client.results(self.requests, self.futures)
+
+
 def _retrieve(future: asyncio.Future[int]) -> None:
     """Mark a reply's error as seen: a cancelled caller must not leave a warning behind."""
     if not future.cancelled():

@@ -14,7 +14,9 @@ When is a wave over? Its reply comes after pigpiod started it, so "reply time
 waves waits for that instant (polling WVTAT near it, as asyncio's sleeps end
 on a 1 ms grid) before it deletes a wave to make room. The last wave's batch
 instead ends with a MICS for as long as the burst still plays, then the WVDELs:
-pigpiod runs the socket's next commands (the hand-over) the moment it is over.
+pigpiod runs the socket's next commands (the hand-over) the moment it is over. Its
+answers are not waited for: the hand-over goes out right behind it, so pigpiod has
+it in hand when the MICS ends, however busy the daemon is meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import TypeVar
 
 from rpilinkd.errors import PhyError
 from rpilinkd.phy.codec import U32, frame_cost, pack_wvag
-from rpilinkd.phy.pigpiod import PigpiodClient, Request
+from rpilinkd.phy.pigpiod import PigpiodClient, Request, Unchecked
 from rpilinkd.pigpio_protocol import (
     MAX_MICS_DELAY,
     WAVE_MODE_ONE_SHOT,
@@ -90,15 +92,19 @@ class WaveBurst:
         self.closed = False
         self.waves_sent = 0
         self._prelude: list[Request] = []
+        #: the last wave's batch, sent and not waited for (nothing needs its answers
+        #: before the next call: pigpiod runs what is sent later after it)
+        self.unchecked: UncheckedWave | None = None
 
     async def play(
         self, groups: Sequence[T], encode: Callable[[T], U32], prelude: Sequence[Request] = ()
     ) -> None:
         """Play the groups' pulses back to back, each encoded just before it is sent
-        (while the one before it plays). Returns once the last wave has started: its
-        batch ends with a MICS for as long as the waves still have to play, then their
-        WVDELs, so pigpiod runs whatever this socket sends next (the hand-over, the
-        next burst) the moment the burst is over, with no poll and no round trip.
+        (while the one before it plays). Returns once the last wave's batch is sent,
+        its answers left in :attr:`unchecked`: the batch ends with a MICS for as long
+        as the waves still have to play, then their WVDELs, so pigpiod runs whatever
+        this socket sends next (the hand-over, the next burst) the moment the burst is
+        over, with no poll and no round trip, even while the daemon is busy elsewhere.
         ``prelude``: commands to run first, in the first wave's batch."""
         self._prelude = list(prelude)
         loop = asyncio.get_running_loop()
@@ -150,14 +156,14 @@ class WaveBurst:
             requests += [(Cmd.MICS, micros, 0, b"")]
             requests += [(Cmd.WVDEL, done, 0, b"") for done in (*earlier, wave_id)]
         futures = self.client.send_many(requests)
-        futures[started - 2].add_done_callback(self._created)
         self.table.take(wave_id)  # pigpiod's table once these commands have run
+        if tail is not None:  # deleted by the tail: its answers can wait (see unchecked)
+            unchecked = UncheckedWave(requests[:started], futures[:started], wave_id, self.where)
+            self.unchecked = unchecked
+            return wave_id
+        futures[started - 2].add_done_callback(self._created)
         created = (await self.client.results(requests[:started], futures[:started]))[-2]
-        if created != wave_id:  # another program makes waves on this pigpiod
-            raise PhyError(
-                f"pigpiod at {self.where} named the wave {created}, not {wave_id}: "
-                "is another program using waves on it? rpilinkd needs pigpiod's waves to itself"
-            )
+        check_wave_id(created, wave_id, self.where)
         return wave_id
 
     def _created(self, future: asyncio.Future[int]) -> None:
@@ -191,6 +197,30 @@ class WaveBurst:
         for wave_id in sorted(self.owned):
             self.client.fire(Cmd.WVDEL, wave_id)
         self.owned.clear()
+
+
+class UncheckedWave(Unchecked):
+    """A wave's batch (WVNEW .. WVTXM) sent without waiting for its answers."""
+
+    def __init__(
+        self, requests: list[Request], futures: list[asyncio.Future[int]], wave_id: int, where: str
+    ) -> None:
+        super().__init__(requests, futures)
+        self.wave_id, self.where = wave_id, where
+
+    async def check(self, client: PigpiodClient) -> list[int]:
+        """Raises: PigpioCommandError for a refusal, PhyError for a wave id not ours."""
+        results = await super().check(client)
+        check_wave_id(results[-2], self.wave_id, self.where)
+        return results
+
+
+def check_wave_id(created: int, expected: int, where: str) -> None:
+    if created != expected:  # another program makes waves on this pigpiod
+        raise PhyError(
+            f"pigpiod at {where} named the wave {created}, not {expected}: "
+            "is another program using waves on it? rpilinkd needs pigpiod's waves to itself"
+        )
 
 
 def tail_delay_us(seconds: float) -> int:

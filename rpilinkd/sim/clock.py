@@ -7,9 +7,10 @@ for). A MICS or MILS holds the pigpiod thread of its socket only; here the
 socket's session waits on :meth:`Clock.delay`, which ends 0.1-0.2 ms late (a
 thread's wake and the loop's turn; pigpiod's nanosleep: tens of µs), and before a
 pass that comes after it, so what the socket does next is in that pass's samples.
-One thread sleeps for both: asyncio's own timers end on whole milliseconds (epoll);
-while the next pass would find nothing (no pin moving, nothing pending) their coarse
-wait does, for far less CPU.
+One thread sleeps for both: asyncio's own timers end on whole milliseconds (epoll).
+While passes would find nothing (no pin moving, nothing pending), the clock skips
+them: asyncio's coarse wait lasts until a command comes or a watchdog or ALIVE report
+falls due, and the next pass is on the grid again, so pigpiod's phase is kept.
 """
 
 from __future__ import annotations
@@ -19,32 +20,44 @@ import concurrent.futures
 import contextlib
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable
 
 PERIOD_S = 0.00095  # pigpiod: a 0.9 ms sleep after each short pass
 MIN_SLEEP_S = 0.0003  # the least rest between two passes, however late
+MAX_QUIET_S = 0.1  # the longest run of passes skipped as quiet
 
 
 class Clock:
     def __init__(
         self,
         run_pass: Callable[[], None],
-        quiet: Callable[[], bool] = lambda: False,
+        quiet_until: Callable[[], float | None] = lambda: None,
         period_s: float = PERIOD_S,
     ) -> None:
-        """``quiet``: whether the next pass would find nothing unless a command comes
-        first (then asyncio's coarse timer will do for the wait: no thread)."""
-        self.run_pass, self.quiet, self.period_s = run_pass, quiet, period_s
+        """``quiet_until``: till when (time.monotonic) passes would find nothing unless
+        a command comes first, or None (a pass may find something: keep the grid)."""
+        self.run_pass, self.quiet_until, self.period_s = run_pass, quiet_until, period_s
         self._delays: list[tuple[float, int, asyncio.Future[None]]] = []  # a heap by end
         self._order = itertools.count()
         self._replan = threading.Event()  # a delay came: the sleeping thread wakes
         self._stirred = asyncio.Event()  # a command came: a coarse wait ends
+        self._skipping = False  # quiet passes are being skipped (a coarse wait)
 
     def stir(self) -> None:
-        """A command came: the next pass may find something (the grid's pass, precisely)."""
+        """A command came: the next pass may find something (the grid's pass, precisely).
+        Called before the command acts: the passes skipped were quiet up to here."""
+        self._catch_up()
         self._stirred.set()
+
+    def _catch_up(self) -> None:
+        """One quiet pass for those skipped, so the next one samples a period at most
+        (a long one would look like a starved alert thread's)."""
+        if self._skipping:
+            self._skipping = False
+            self.run_pass()
 
     async def delay(self, seconds: float) -> None:
         """Wait ``seconds``, precisely."""
@@ -69,14 +82,23 @@ class Clock:
                 wake = min(due, self._delays[0][0]) if self._delays else due
                 if wake <= time.monotonic():  # due already: the sessions go on in between
                     await asyncio.sleep(0)
-                elif not self._delays and self.quiet():  # a coarse wait costs far less
-                    self._stirred.clear()
+                elif not self._delays and (quiet_until := self.quiet_until()) is not None:
+                    self._stirred.clear()  # nothing to find: skip passes, a coarse wait
+                    self._skipping = True
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(wake - time.monotonic()):
+                        until = min(max(wake, quiet_until), time.monotonic() + MAX_QUIET_S)
+                        async with asyncio.timeout(until - time.monotonic()):
                             await self._stirred.wait()  # a command: wait precisely again
+                    self._catch_up()
+                    due = self._on_grid(due)
                 else:
                     self._replan.clear()
                     await loop.run_in_executor(thread, self._sleep_until, wake)
+
+    def _on_grid(self, due: float) -> float:
+        """The first grid instant from now on (the passes skipped were quiet ones)."""
+        late = time.monotonic() - due
+        return due + math.ceil(late / self.period_s) * self.period_s if late > 0 else due
 
     def _release(self, now: float) -> bool:
         released = False

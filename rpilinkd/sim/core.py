@@ -115,7 +115,7 @@ class Simulator:
             for name, board in self.boards.items()
         }
         self._loop_task: asyncio.Task[None] | None = None
-        self.clock = Clock(self._pass, self._quiet)
+        self.clock = Clock(self._pass, self._quiet_until)
         self._control: ControlServer | None = None
         self.started_at = 0.0
         self.pass_seconds = 0.0
@@ -145,14 +145,16 @@ class Simulator:
         links = [(w.a, w.b, w) if board.name == "a" else (w.b, w.a, w) for w in self.wires()]
         return int(resolve(Crossing.build(links), side(board), side(other))[0])
 
-    def _quiet(self) -> bool:
-        """Whether the next pass would find nothing unless a command or a fault comes."""
+    def _quiet_until(self) -> float | None:
+        """Till when (time.monotonic) passes would find nothing unless a command or a
+        fault comes; None if the next one may find something."""
         if self.faults.active:
-            return False
+            return None
         now = self.now_us()
         if any(b.tx.busy(now) or b.timed_writes for b in self.boards.values()):
-            return False
-        return self.sampler.quiet(now)
+            return None
+        until_us = self.sampler.quiet_until(now)
+        return None if until_us is None else (self._t0_ns / 1000.0 + until_us) / 1e6
 
     def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int:
         self.clock.stir()

@@ -151,6 +151,25 @@ class Sampler:
                 return False
         return True
 
+    def quiet_until(self, now_us: float) -> float | None:
+        """While the next pass is :meth:`quiet`: the instant (µs) from which a pass
+        finds something without any command (a watchdog, an ALIVE); else None."""
+        if not self.quiet(now_us):
+            return None
+        due = [math.inf]
+        for board in self.boards.values():
+            due += [
+                board.wdog_since[gpio] + timeout_us
+                for gpio, timeout_us in board.watchdogs.items()
+                if gpio in board.wdog_since
+            ]
+            due += [
+                handle.last_emit_us + ALIVE_AFTER_US
+                for handle in board.handles.values()
+                if handle.running and handle.sink is not None
+            ]
+        return min(due)
+
     def _replay(self, a: Board, b: Board, t0: float, t_end: float) -> tuple[F64, Side, Side]:
         """Both boards' pin states at every instant either of them changed (the boards
         have advanced to the end of the pass)."""

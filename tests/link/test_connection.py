@@ -166,3 +166,19 @@ def test_error_counter_reports_a_sick_cable() -> None:
         pair.ends["a"].send(1, bytes(200), pair.now)
     pair.run_until(lambda: pair.ends["a"].stats.error_level.value != "active", 60)
     assert pair.ends["a"].stats.tx_errors >= 96
+
+
+def test_a_deadline_handled_and_still_standing_waits_for_the_bus_not_the_clock() -> None:
+    """A keepalive due while the peer holds the bus stays wanted, but the timer moves
+    on: before, get_timer kept answering the past deadline and the driver woke without
+    end (thousands of turns a second) until the bus came."""
+    pair = up_pair(keepalive_ms=200.0, dead_after_ms=900.0)
+    a = pair.ends["a"]
+    due = a.get_timer()
+    assert due is not None
+    later = due + 0.001  # the bus is the peer's meanwhile: nothing was sent
+    a.handle_timer(later)
+    assert a.needs_bus(later)  # the keepalive still asks for the bus
+    next_timer = a.get_timer()
+    assert next_timer is not None
+    assert next_timer > later

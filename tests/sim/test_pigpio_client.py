@@ -172,3 +172,26 @@ def test_sim_stats_count_the_waves(sim: ThreadedSimulator, pi_a: pigpio.pi) -> N
     pi_a.wave_add_generic(square_wave(D0, 4, 10))
     pi_a.wave_send_once(pi_a.wave_create())
     assert sim.stats()["boards"]["a"]["waves_started"] == 1
+
+
+def test_an_idle_emulator_skips_its_passes_but_never_a_watchdog(
+    sim: ThreadedSimulator, pi_a: pigpio.pi
+) -> None:
+    """Passes that would find nothing are skipped (idle CPU), yet a watchdog report
+    comes on time, as on pigpiod's ~1 ms grid."""
+    timeouts: list[int] = []
+    callback = pi_a.callback(
+        D0,
+        pigpio.EITHER_EDGE,
+        lambda _g, level, tick: timeouts.append(tick) if level == pigpio.TIMEOUT else None,
+    )
+    pi_a.set_watchdog(D0, 50)
+    sim.reset_stats()
+    time.sleep(0.5)
+    passes = sim.stats()["passes"]
+    pi_a.set_watchdog(D0, 0)
+    callback.cancel()
+    assert passes < 200  # the grid has ~525 in 0.5 s
+    gaps_ms = [(b - a) / 1000 for a, b in itertools.pairwise(timeouts)]
+    assert len(gaps_ms) >= 7
+    assert all(49 <= gap <= 53 for gap in gaps_ms), gaps_ms
