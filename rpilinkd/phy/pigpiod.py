@@ -177,11 +177,14 @@ class PigpiodClient:
         check: bool = True,
     ) -> list[int]:
         """Wait for the replies of requests already sent (see :meth:`send`)."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                results = [await asyncio.shield(future) for future in futures]
-        except TimeoutError:
-            raise PhyTimeoutError(f"pigpiod at {self.where} did not answer in time") from None
+        if all(future.done() for future in futures):  # no wait: no timeout to set up
+            results = [future.result() for future in futures]
+        else:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    results = [await asyncio.shield(future) for future in futures]
+            except TimeoutError:
+                raise PhyTimeoutError(f"pigpiod at {self.where} did not answer in time") from None
         if check:
             for (cmd, p1, p2, _), result in zip(requests, results, strict=True):
                 if result < 0 and cmd not in UNSIGNED_RESULTS:

@@ -107,6 +107,7 @@ class Board:
         self._log_latch: list[U32] = []
         self.pass_state = (self.drive, self.latch)  # at the end of the last pass
         self._timed: list[tuple[float, int, int]] = []  # future latch writes (TRIG's end)
+        self.advanced_us = 0.0  # the latest instant the pins were brought up to
         self.stats = {
             "commands": 0,
             "reports": 0,
@@ -125,6 +126,7 @@ class Board:
 
     def advance(self, now_us: float) -> None:
         """Apply every wave event up to ``now_us`` to the latch, logging each."""
+        self.advanced_us = max(self.advanced_us, now_us)
         events = self.tx.take_until(now_us)
         due = [w for w in self._timed if w[0] <= now_us]
         if due:

@@ -100,6 +100,7 @@ class Simulator:
         for spec in self.config.faults:
             self.faults.add(parse_spec(spec))
         self._t0_ns = time.monotonic_ns()
+        self._acting_at: float | None = None  # see act_at
         self._vcd = VcdWriter(self.config.vcd, names) if self.config.vcd else None
         self.sampler = Sampler(
             self.boards,
@@ -124,7 +125,24 @@ class Simulator:
     # -- the machine commands run on -------------------------------------------------
 
     def now_us(self) -> float:
+        """The instant commands act at: now, or where a delay left its session."""
+        return self.wall_us() if self._acting_at is None else self._acting_at
+
+    def wall_us(self) -> float:
         return (time.monotonic_ns() - self._t0_ns) / 1000.0
+
+    def act_at(self, board: Board, at_us: float | None) -> float:
+        """Commands act at ``at_us`` from now on (see Session.serve), or at now
+        (``None``: the session waits for its socket or a delay). Never before what
+        a pass has sampled or the board's pins were brought up to, nor after now.
+        Returns the instant they act at."""
+        wall = self.wall_us()
+        if at_us is None:
+            self._acting_at = None
+            return wall
+        floor = max(self.sampler.last_us, board.advanced_us)
+        self._acting_at = min(max(at_us, floor), wall)
+        return self._acting_at
 
     async def delay(self, seconds: float) -> None:
         await self.clock.delay(seconds)

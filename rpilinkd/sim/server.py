@@ -29,6 +29,9 @@ _LOGGER = logging.getLogger(__name__)
 #: a report stream whose reader lags this far behind loses reports (counted);
 #: pigpiod would instead block its alert thread for every client
 SINK_LIMIT_BYTES = 16 * 1024 * 1024
+#: what a command takes pigpiod (a socket read, the call, the reply), for the commands
+#: that follow a delay: they act at its end, one after another
+COMMAND_US = 2.0
 READ_CHUNK = 1 << 16
 #: pigpiod's delays: the longest it takes, seconds per unit, its refusal of a longer one
 DELAYS = {
@@ -40,7 +43,9 @@ DELAYS = {
 class Executor(Protocol):
     def execute(self, board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int: ...
     def now_us(self) -> float: ...
+    def wall_us(self) -> float: ...
     async def delay(self, seconds: float) -> None: ...
+    def act_at(self, board: Board, at_us: float | None) -> float: ...
 
 
 class Session:
@@ -57,6 +62,7 @@ class Session:
         self.board = board
         self.reader = reader
         self.writer = writer
+        self._acting_at = 0.0  # the instant the command being run acts at (see serve)
 
     def sink(self, data: bytes) -> bool:
         """Write reports; False (dropped) if the peer is gone or hopelessly behind."""
@@ -71,12 +77,19 @@ class Session:
         """Run the requests in the order they come; the replies to one read go out in
         one write (pigpiod writes each on its own, microseconds apart: the same bytes).
         A delay (MICS, MILS) holds this connection's later requests, as it holds the
-        pigpiod thread that serves the socket; other connections run on."""
+        pigpiod thread that serves the socket; other connections run on.
+
+        pigpiod runs a pipelined batch in tens of µs; Python takes 0.1-0.5 ms and
+        wakes from a delay 0.1-1 ms late. So the commands of one read act at the
+        instants pigpiod's would: the first when it came, each next ``COMMAND_US``
+        later, and those after a delay from its end (never before what a pass has
+        sampled, nor after now: see Simulator.act_at)."""
         held = b""
         try:
             while chunk := await self.reader.read(READ_CHUNK):
                 held += chunk
                 replies: list[bytes] = []
+                self._act_from(self.machine.wall_us())
                 while len(held) >= REQUEST.size:
                     cmd, p1, p2, p3 = REQUEST.unpack_from(held)
                     if p3 >= MAX_EXTENSION:
@@ -93,14 +106,27 @@ class Session:
                     if cmd in DELAYS and p1 <= DELAYS[cmd][0]:
                         self._write(replies)
                         replies = []
-                        await self.machine.delay(p1 * DELAYS[cmd][1])
+                        await self._delay(p1 * DELAYS[cmd][1] * 1e6)
                     replies.append(pack_reply(cmd, p1, p2, self._run(cmd, p1, p2, ext)))
+                    self._act_from(self._acting_at + COMMAND_US)
                 self._write(replies)
+                self._act_from(None)
         except ConnectionError:
             pass  # the client went away
         finally:
+            self._act_from(None)
             self.board.close_handles_of(self)
             self.close()
+
+    async def _delay(self, micros: float) -> None:
+        """Wait, then act from the delay's end."""
+        ends_us = self._acting_at + micros
+        self._act_from(None)  # others act at their own instants meanwhile
+        await self.machine.delay(max(0.0, ends_us - self.machine.wall_us()) / 1e6)
+        self._act_from(ends_us)
+
+    def _act_from(self, at_us: float | None) -> None:
+        self._acting_at = self.machine.act_at(self.board, at_us)
 
     def _write(self, replies: list[bytes]) -> None:
         if replies and not self.writer.is_closing():

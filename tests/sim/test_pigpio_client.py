@@ -194,4 +194,5 @@ def test_an_idle_emulator_skips_its_passes_but_never_a_watchdog(
     assert passes < 200  # the grid has ~525 in 0.5 s
     gaps_ms = [(b - a) / 1000 for a, b in itertools.pairwise(timeouts)]
     assert len(gaps_ms) >= 7
-    assert all(49 <= gap <= 53 for gap in gaps_ms), gaps_ms
+    assert 49.5 <= sorted(gaps_ms)[len(gaps_ms) // 2] <= 52, gaps_ms  # a pass or two late
+    assert all(49 <= gap <= 60 for gap in gaps_ms), gaps_ms  # a busy machine: a few ms

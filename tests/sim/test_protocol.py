@@ -110,6 +110,34 @@ def test_a_delay_holds_its_own_connection_only(sim: ThreadedSimulator) -> None:
         assert result(request(held, Cmd.MICS, 1000)) == 0
 
 
+def test_what_follows_a_delay_acts_at_its_end_however_late_python_is(
+    sim: ThreadedSimulator,
+) -> None:
+    """pigpiod runs the commands after a MICS the moment it ends; here the session
+    wakes 0.1-1 ms late (a thread, a pass), so they act at the delay's end instead:
+    a pulse made of WRITE 1, MICS 2000, WRITE 0 is 2 ms wide on the peer's reports."""
+    with raw(sim, "b") as stream, raw(sim, "b") as b, raw(sim, "a") as a:
+        handle = result(request(stream, Cmd.NOIB))
+        assert result(request(b, Cmd.NB, handle, 1 << 16)) == 0
+        widths = []
+        for _ in range(10):
+            batch = [(Cmd.WRITE, 16, 1), (Cmd.MICS, 2000, 0), (Cmd.WRITE, 16, 0)]
+            a.sendall(b"".join(struct.pack("<IIII", cmd, p1, p2, 0) for cmd, p1, p2 in batch))
+            for _ in batch:
+                receive(a)
+            edges: list[tuple[int, int]] = []
+            while len(edges) < 2:  # the rise and the fall, watchdog-free
+                record = b""
+                while len(record) < 12:
+                    record += stream.recv(12 - len(record))
+                _seqno, flags, tick, level = struct.unpack("<HHII", record)
+                if flags == 0 and (not edges or edges[-1][1] != level >> 16 & 1):
+                    edges.append((tick, level >> 16 & 1))
+            widths.append((edges[1][0] - edges[0][0]) & 0xFFFFFFFF)
+        # the sampling (5 µs) and the two commands (2 µs each) around the delay
+        assert all(2000 <= width <= 2015 for width in widths), widths
+
+
 def test_an_extension_of_64_kib_closes_the_socket(sim: ThreadedSimulator) -> None:
     with raw(sim) as sock:
         sock.sendall(struct.pack("<IIII", Cmd.WVAG, 0, 0, 65536))
