@@ -4,26 +4,25 @@ pigpiod's alert thread sleeps 0.9 ms after each pass, whose work in C takes some
 tens of µs: a pass about every PERIOD_S. A pass here, in Python, takes some
 hundreds, so passes keep to a grid instead (one that comes late is not made up
 for). A MICS or MILS holds the pigpiod thread of its socket only; here the
-socket's session waits on :meth:`Clock.delay`, which ends 0.1-0.2 ms late (a
-thread's wake and the loop's turn; pigpiod's nanosleep: tens of µs), and before a
-pass that comes after it, so what the socket does next is in that pass's samples.
-One thread sleeps for both: asyncio's own timers end on whole milliseconds (epoll).
+socket's session waits on :meth:`Clock.delay`, which ends before a pass that comes
+after it, so what the socket does next is in that pass's samples (and acts at the
+delay's end: sim/server.py). One alarm (sim/alarm.py: a timerfd) wakes the loop
+for both, within some µs: asyncio's own timers end on whole milliseconds.
 While passes would find nothing (no pin moving, nothing pending), the clock skips
-them: asyncio's coarse wait lasts until a command comes or a watchdog or ALIVE report
-falls due, and the next pass is on the grid again, so pigpiod's phase is kept.
+them until a command comes or a watchdog or ALIVE report falls due, and the next
+pass is on the grid again, so pigpiod's phase is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import heapq
 import itertools
 import math
-import threading
 import time
 from collections.abc import Callable
+
+from rpilinkd.sim.alarm import Alarm, make_alarm
 
 PERIOD_S = 0.00095  # pigpiod: a 0.9 ms sleep after each short pass
 MIN_SLEEP_S = 0.0003  # the least rest between two passes, however late
@@ -42,15 +41,15 @@ class Clock:
         self.run_pass, self.quiet_until, self.period_s = run_pass, quiet_until, period_s
         self._delays: list[tuple[float, int, asyncio.Future[None]]] = []  # a heap by end
         self._order = itertools.count()
-        self._replan = threading.Event()  # a delay came: the sleeping thread wakes
-        self._stirred = asyncio.Event()  # a command came: a coarse wait ends
-        self._skipping = False  # quiet passes are being skipped (a coarse wait)
+        self.alarm: Alarm | None = None  # while running
+        self._skipping = False  # quiet passes are being skipped
 
     def stir(self) -> None:
         """A command came: the next pass may find something (the grid's pass, precisely).
         Called before the command acts: the passes skipped were quiet up to here."""
-        self._catch_up()
-        self._stirred.set()
+        if self._skipping:
+            self._catch_up()
+            self._ring()
 
     def _catch_up(self) -> None:
         """One quiet pass for those skipped, so the next one samples a period at most
@@ -59,18 +58,21 @@ class Clock:
             self._skipping = False
             self.run_pass()
 
+    def _ring(self) -> None:
+        if self.alarm is not None:
+            self.alarm.ring()
+
     async def delay(self, seconds: float) -> None:
         """Wait ``seconds``, precisely."""
         future = asyncio.get_running_loop().create_future()
         heapq.heappush(self._delays, (time.monotonic() + seconds, next(self._order), future))
-        self._replan.set()  # whichever wait the clock is in ends: it plans again
-        self._stirred.set()
+        self._ring()  # whichever wait the clock is in ends: it plans again
         await future
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def run(self, *, prefer_timerfd: bool = True) -> None:
+        alarm = self.alarm = make_alarm(asyncio.get_running_loop(), prefer_timerfd=prefer_timerfd)
         due = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(1, "rpilink-sim clock") as thread:
+        try:
             while True:
                 if self._release(time.monotonic()):
                     await asyncio.sleep(0)  # the sessions go on before the pass
@@ -83,17 +85,16 @@ class Clock:
                 if wake <= time.monotonic():  # due already: the sessions go on in between
                     await asyncio.sleep(0)
                 elif not self._delays and (quiet_until := self.quiet_until()) is not None:
-                    self._stirred.clear()  # nothing to find: skip passes, a coarse wait
-                    self._skipping = True
-                    with contextlib.suppress(TimeoutError):
-                        until = min(max(wake, quiet_until), time.monotonic() + MAX_QUIET_S)
-                        async with asyncio.timeout(until - time.monotonic()):
-                            await self._stirred.wait()  # a command: wait precisely again
+                    self._skipping = True  # nothing to find: skip passes till a command
+                    until = min(max(wake, quiet_until), time.monotonic() + MAX_QUIET_S)
+                    await alarm.wait_until(until)
                     self._catch_up()
                     due = self._on_grid(due)
                 else:
-                    self._replan.clear()
-                    await loop.run_in_executor(thread, self._sleep_until, wake)
+                    await alarm.wait_until(wake)
+        finally:
+            self.alarm = None
+            alarm.close()
 
     def _on_grid(self, due: float) -> float:
         """The first grid instant from now on (the passes skipped were quiet ones)."""
@@ -108,6 +109,3 @@ class Clock:
                 future.set_result(None)
                 released = True
         return released
-
-    def _sleep_until(self, when: float) -> None:
-        self._replan.wait(max(0.0, when - time.monotonic()))

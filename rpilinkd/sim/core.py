@@ -187,8 +187,8 @@ class Simulator:
     # -- life cycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        # The clock wakes in a thread that then needs the GIL; by default a waiting
-        # thread is let in only after 5 ms: pigpiod's threads never wait like that.
+        # Where there is no timerfd the clock wakes in a thread that then needs the GIL,
+        # by default let in only after 5 ms: pigpiod's threads never wait like that.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         for name, server in self.servers.items():
             if name not in self.config.off:  # a Pi that is off does not answer at all
