@@ -7,7 +7,7 @@ for). A MICS or MILS holds the pigpiod thread of its socket only; here the
 socket's session waits on :meth:`Clock.delay`, which ends before a pass that comes
 after it, so what the socket does next is in that pass's samples (and acts at the
 delay's end: sim/server.py). One alarm (sim/alarm.py: a timerfd) wakes the loop
-for both, within some µs: asyncio's own timers end on whole milliseconds.
+for both: asyncio's own timers end on whole milliseconds.
 While passes would find nothing (no pin moving, nothing pending), the clock skips
 them until a command comes or a watchdog or ALIVE report falls due, and the next
 pass is on the grid again, so pigpiod's phase is kept.
