@@ -4,8 +4,8 @@ asyncio's own timers end on whole milliseconds (epoll's timeout), far coarser th
 pigpiod's. A timerfd is one of the loop's file descriptors: the kernel's hrtimer
 makes it readable at the instant asked for, and the loop wakes as soon as the
 system lets it (0.12 ms at the median on the 2-core VM this was measured on, a
-thread 0.2-0.3 ms), with no thread to hand over to and no GIL to wait for. Python has ``os.timerfd_*``
-only from 3.13, so it is reached through ctypes (``timerfd_create`` and
+thread 0.2-0.3 ms), with no thread to hand over to and no GIL to wait for.
+Python has ``os.timerfd_*`` only from 3.13, so it is reached through ctypes (``timerfd_create`` and
 ``timerfd_settime`` of glibc, on CLOCK_MONOTONIC: ``time.monotonic``'s clock).
 Elsewhere (not Linux, no glibc) a worker thread sleeps instead.
 """
