@@ -21,8 +21,9 @@ while arbitrating. The handshake (docs/protocol.md §2.2):
    a rise even when it arrives in the same report as the presence itself. A
    bit goes out only when as many of the peer's have been read, and only
    ``toggle_gap_s`` after the previous toggle was applied (the backend says
-   when: ``applied``): two toggles closer than the peer's debounce would
-   vanish together, and two bits with them.
+   when: ``applied``, once its write is sent and ordered): two toggles closer
+   than the peer's debounce would vanish together, and two bits with them (a
+   backend whose writes may pile up, as in a busy pigpiod, spaces them itself).
 4. DONE, with all 32 bits each way: the peer's echo must equal our claim (else
    RESET: a glitch corrupted a bit). The higher claim is master; equal forced
    priorities are a role conflict (wait, retry); equal claims redraw. Lower REQ
@@ -143,7 +144,7 @@ class Arbiter:
         self.phase, self.since = phase, now
 
     def applied(self, now: float) -> None:
-        """The writes taken so far are on the wire (pigpiod answered)."""
+        """The writes taken so far are sent, in order (on the wire or about to be)."""
         if self._shown_at is None:
             self._shown_at = now
 

@@ -36,6 +36,7 @@ from rpilinkd.pins import ControlLine, PinMap
 _LOGGER = logging.getLogger(__name__)
 
 MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
+WRITE_GUARD_FILTERS = 2  # see _write_guard: the guard is this many debounce times
 MAX_UNREAD = 64  # apply() batches whose answers are not yet checked: then it waits
 HEARTBEAT_MS = 50  # pigpiod's watchdog on RW: a report at least this often
 U32_MASK = 0xFFFFFFFF  # pigpiod's tick wraps
@@ -230,7 +231,7 @@ class PigpioPhy(PhyBackend):
                 requests += self._release_requests()
                 self._driving = driving = claim_later = False  # no wave may start now
             else:
-                requests += self._control_requests(step)
+                requests += self._write_guard() + self._control_requests(step)
         self._claim_later = claim_later
         if requests:  # pigpiod runs them before anything sent later: no need to wait
             self._unread.append(Unchecked(requests, self.client.send_many(requests)))
@@ -252,6 +253,16 @@ class PigpioPhy(PhyBackend):
         self._claim_later = False
         requests: list[Request] = [(Cmd.BC1, self.pins.data_mask, 0, b"")]
         return requests + [(Cmd.MODES, gpio, MODE_OUTPUT, b"") for gpio in self.pins.data]
+
+    def _write_guard(self) -> list[Request]:
+        """While the arbitration toggles STB (debounced): a MICS before each write, so
+        two writes are never closer in pigpiod than the peer's filter lets through.
+        The toggle gap is timed from when a write is sent; a busy pigpiod reads the
+        socket late and runs what piled up in µs (its thread takes one command after
+        another), and two toggles that close vanish in the peer's glitch filter."""
+        if not self._strobes_debounced:
+            return []
+        return [(Cmd.MICS, WRITE_GUARD_FILTERS * self.timing.debounce_us, 0, b"")]
 
     def _control_requests(self, levels: Levels) -> list[Request]:
         set_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if up)

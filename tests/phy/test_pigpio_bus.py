@@ -117,6 +117,39 @@ async def test_the_hand_over_waits_in_pigpiod_for_the_burst_to_end() -> None:
         assert sim.stats()["shorts_total"] == 0
 
 
+async def test_arbitration_toggles_sent_at_once_reach_the_peer_apart() -> None:
+    """While STB carries the arbitration (debounced), two writes sent back to back run
+    in pigpiod at least the peer's filter apart. A busy pigpiod reads its socket late
+    and runs what piled up within µs; two toggles that close vanish together in the
+    peer's glitch filter, and the arbitration stalls and starts over (start-ups under
+    two CPU hogs: p90 2.6 s, max 4.1 s before the guard; 0.43 s and 0.72 s with it)."""
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=3)) as sim,
+        pair_on(sim, timing(5)) as (a, b),
+    ):
+        for phy in (a, b):  # as while arbitrating: STB is a control line, debounced
+            phy.set_framing(False)
+            await phy.debounce_strobes(True)
+        seen: list[bool] = []
+
+        async def watch() -> None:
+            async for event in b.events():
+                if isinstance(event, ControlsChanged):
+                    level = event.levels[ControlLine.STB]
+                    if not seen or seen[-1] != level:
+                        seen.append(level)
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.02)
+        for _ in range(10):
+            await a.apply([{ControlLine.STB: True}])  # sent at once, one after the other:
+            await a.apply([{ControlLine.STB: False}])  # the emulator reads them together
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        watcher.cancel()
+        assert seen[-20:] == [True, False] * 10
+
+
 def with_crc(frame: bytes) -> bytes:
     return frame + zlib.crc32(frame).to_bytes(4, "little")
 
