@@ -42,7 +42,6 @@ class Clock:
         self._delays: list[tuple[float, int, asyncio.Future[None]]] = []  # a heap by end
         self._order = itertools.count()
         self.alarm: Alarm | None = None  # while running
-        self.due = time.monotonic()  # the next pass, on the grid
         self._skipping = False  # quiet passes are being skipped
 
     def stir(self) -> None:
@@ -50,24 +49,7 @@ class Clock:
         Called before the command acts: the passes skipped were quiet up to here."""
         if self._skipping:
             self._catch_up()
-            self.due = self._on_grid(self.due)
             self._ring()
-
-    def pass_if_due(self) -> None:
-        """Between a session's commands: the pass that fell due meanwhile, now.
-        pigpiod's alert thread runs beside its socket threads, not after them: a pass
-        held back by a batch would come right after it, just after the wave the batch
-        started, and the next a period later, so every wave's end would wait most of
-        a period for its report (0.8-1 ms at the median, not half a period)."""
-        if self.alarm is not None and time.monotonic() >= self.due:
-            self._run_due_pass()
-            self._ring()  # the clock waits for the pass just run: it plans again
-
-    def _run_due_pass(self) -> None:
-        self.run_pass()
-        # a pass that ran late does not make the next come at once: pigpiod sleeps
-        # after every pass, and a starved emulator must not spin
-        self.due = max(self.due + self.period_s, time.monotonic() + MIN_SLEEP_S)
 
     def _catch_up(self) -> None:
         """One quiet pass for those skipped, so the next one samples a period at most
@@ -89,14 +71,17 @@ class Clock:
 
     async def run(self, *, prefer_timerfd: bool = True) -> None:
         alarm = self.alarm = make_alarm(asyncio.get_running_loop(), prefer_timerfd=prefer_timerfd)
-        self.due = time.monotonic()
+        due = time.monotonic()
         try:
             while True:
                 if self._release(time.monotonic()):
                     await asyncio.sleep(0)  # the sessions go on before the pass
-                if time.monotonic() >= self.due:
-                    self._run_due_pass()
-                wake = min(self.due, self._delays[0][0]) if self._delays else self.due
+                if time.monotonic() >= due:
+                    self.run_pass()
+                    # a pass that ran late does not make the next come at once: pigpiod
+                    # sleeps after every pass, and a starved emulator must not spin
+                    due = max(due + self.period_s, time.monotonic() + MIN_SLEEP_S)
+                wake = min(due, self._delays[0][0]) if self._delays else due
                 if wake <= time.monotonic():  # due already: the sessions go on in between
                     await asyncio.sleep(0)
                 elif not self._delays and (quiet_until := self.quiet_until()) is not None:
@@ -104,7 +89,7 @@ class Clock:
                     until = min(max(wake, quiet_until), time.monotonic() + MAX_QUIET_S)
                     await alarm.wait_until(until)
                     self._catch_up()
-                    self.due = self._on_grid(self.due)
+                    due = self._on_grid(due)
                 else:
                     await alarm.wait_until(wake)
         finally:

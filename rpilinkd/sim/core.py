@@ -128,9 +128,6 @@ class Simulator:
         """The instant commands act at: now, or where a delay left its session."""
         return self.wall_us() if self._acting_at is None else self._acting_at
 
-    def pass_if_due(self) -> None:
-        self.clock.pass_if_due()
-
     def wall_us(self) -> float:
         return (time.monotonic_ns() - self._t0_ns) / 1000.0
 
@@ -204,7 +201,7 @@ class Simulator:
 
     def _pass(self) -> None:
         began = time.perf_counter()
-        # up to the instant commands act at (a pass between a session's commands), yet
+        # up to the instant commands act at (a catch-up pass runs as one acts), yet
         # past every change either board has logged: a pass's window holds them all
         until = max(self.now_us(), *(board.advanced_us for board in self.boards.values()))
         try:

@@ -46,7 +46,6 @@ class Executor(Protocol):
     def wall_us(self) -> float: ...
     async def delay(self, seconds: float) -> None: ...
     def act_at(self, board: Board, at_us: float | None) -> float: ...
-    def pass_if_due(self) -> None: ...
 
 
 class Session:
@@ -110,7 +109,6 @@ class Session:
                         await self._delay(p1 * DELAYS[cmd][1] * 1e6)
                     replies.append(pack_reply(cmd, p1, p2, self._run(cmd, p1, p2, ext)))
                     self._act_from(self._acting_at + COMMAND_US)
-                    self.machine.pass_if_due()  # pigpiod's alert thread does not wait
                 self._write(replies)
                 self._act_from(None)
         except ConnectionError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import socket
 import struct
 import threading
@@ -137,23 +136,6 @@ def test_what_follows_a_delay_acts_at_its_end_however_late_python_is(
             widths.append((edges[1][0] - edges[0][0]) & 0xFFFFFFFF)
         # the sampling (5 µs) and the two commands (2 µs each) around the delay
         assert all(2000 <= width <= 2015 for width in widths), widths
-
-
-def test_a_long_batch_does_not_hold_back_the_passes(sim: ThreadedSimulator) -> None:
-    """pigpiod's alert thread runs beside its socket threads: a change made by the
-    first command of a long batch is reported while the batch still runs, not after
-    it (the emulator makes the pass that falls due between two commands)."""
-    with raw(sim, "b") as stream, raw(sim, "b") as b, raw(sim, "a") as a:
-        handle = result(request(stream, Cmd.NOIB))
-        assert result(request(b, Cmd.NB, handle, 1 << 16)) == 0
-        ticks = 3000  # tens of ms of Python, a few ms of pigpiod
-        batch = struct.pack("<IIII", Cmd.WRITE, 16, 1, 0)
-        batch += struct.pack("<IIII", Cmd.TICK, 0, 0, 0) * ticks
-        a.sendall(batch)
-        first, _, _ = select.select([stream, a], [], [], 5)
-        assert first == [stream]  # the report came first, while the batch ran
-        for _ in range(ticks + 1):
-            receive(a)
 
 
 def test_an_extension_of_64_kib_closes_the_socket(sim: ThreadedSimulator) -> None:
