@@ -17,6 +17,7 @@ from rpilinkd.exits import run_main
 EPILOG = """\
 examples:
   rpilinkd --check-config                       validate /etc/rpilink/rpilinkd.toml, print it
+  rpilinkd --release-pins                       after a crash: the bus pins safe, then exit
   rpilinkd --pigpio 127.0.0.1:8888 --socket /tmp/a.sock --node a     try it on rpilink-sim
   PIGPIO_ADDR=pi-a.local rpilinkd               pigpiod elsewhere (as pigpio's tools accept)
 
@@ -59,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--check-config",
         action="store_true",
         help="validate the configuration, print the effective one, and exit",
+    )
+    parser.add_argument(
+        "--release-pins",
+        action="store_true",
+        help="leave the bus pins safe (data lines inputs, control outputs low) and exit: "
+        "systemd runs this after every stop, for a daemon that was killed",
     )
     parser.add_argument("--version", action="version", version=f"rpilinkd {__version__}")
     return parser.parse_args(argv)
@@ -110,6 +117,10 @@ def _run(args: argparse.Namespace) -> int:
     from rpilinkd.service.systemd import setup_logging  # noqa: PLC0415
 
     setup_logging(config.log.level)
+    if args.release_pins:
+        from rpilinkd.service.release import release_pins  # noqa: PLC0415
+
+        return asyncio.run(release_pins(config))
     return asyncio.run(run(config))  # a ConfigError found while building services exits 2 too
 
 
