@@ -1,7 +1,8 @@
-"""Draw docs/wiring.svg from the default pin map: the 17 wires between the two Pis.
+"""Draw the wires between the two Pis from the pin maps: docs/wiring.svg for the
+default 8-bit bus (17 wires), docs/wiring-wide.svg for the 16-bit one (25 wires).
 
-Run ``python scripts/make_wiring_svg.py`` after changing the pin map (pins.py);
-a test checks that the committed picture matches the pin map.
+Run ``python scripts/make_wiring_svg.py`` after changing a pin map (pins.py);
+a test checks that the committed pictures match the pin maps.
 
 The picture is a wire list, not a photo of the headers: one row per signal on each
 Pi, with its GPIO and header pin. Data lines and ground run straight across. Each
@@ -18,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rpilinkd.pins import DEFAULT_PINS, HEADER_PIN, ControlLine
+from rpilinkd.pins import DEFAULT_PINS, HEADER_PIN, WIDE_PINS, ControlLine, PinMap
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "wiring.svg"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PICTURES = ((DEFAULT_PINS, DOCS / "wiring.svg"), (WIDE_PINS, DOCS / "wiring-wide.svg"))
 WIDTH = 1000
 PIN_A, PIN_B = 360, 640  # x of the pin dots on Pi A and Pi B
 ROW_H, PAIR_H, GROUP_GAP, TOP = 26, 40, 30, 104  # a crossed pair's rows are further apart
@@ -58,7 +60,16 @@ def pin_label(signal: str, gpio: int | None, pin: int) -> str:
 
 
 def main() -> None:
-    pins = DEFAULT_PINS
+    for pins, out in PICTURES:
+        out.write_text(draw(pins), encoding="utf-8")
+        print(f"wrote {out}")
+
+
+def draw(pins: PinMap) -> str:
+    width = len(pins.data)
+    wires = width + 2 * len(ControlLine) + 1
+    signals = width + 2 * len(ControlLine)
+    bus = "default pin map" if pins == DEFAULT_PINS else "the 16-bit bus's pin map"
     rows: list[tuple[str, int | None, str]] = []  # signal, gpio (None: ground), colour key
     groups: list[int] = []  # the index of the first row of each group
     groups.append(len(rows))
@@ -92,7 +103,7 @@ def main() -> None:
         label(
             WIDTH / 2,
             22,
-            "rpilinkd: the 17 wires between two Raspberry Pis (default pin map)",
+            f"rpilinkd: the {wires} wires between two Raspberry Pis ({bus})",
             "middle",
             font_size="16",
             font_weight="bold",
@@ -101,7 +112,7 @@ def main() -> None:
             WIDTH / 2,
             42,
             "both Pis use the same pin map; each Pi has a 1 kΩ series resistor on each of its "
-            "16 signal pins (boxes marked 1k)",
+            f"{signals} signal pins (boxes marked 1k)",
             "middle",
         ),
     ]
@@ -166,7 +177,7 @@ def main() -> None:
             )
 
     notes = [
-        "D0-D7 run straight (D0 to D0 ...); either Pi may drive them, one at a time.",
+        f"D0-D{width - 1} run straight (D0 to D0 ...); either Pi may drive them, one at a time.",
         "Control lines cross: each Pi's OUT goes to the other Pi's IN of the same signal "
         "(arrow = direction).",
         "Never join OUT to OUT. Pin numbers are the 40-pin header's (Pi 2, 3, 4, 400, Zero).",
@@ -174,8 +185,7 @@ def main() -> None:
     for offset, note in enumerate(notes):
         parts.append(label(WIDTH / 2, bottom + 20 + offset * 18, note, "middle"))
     parts.append("</svg>")
-    OUT.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    print(f"wrote {OUT}")
+    return "\n".join(parts) + "\n"
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rpilinkd.errors import ConfigError
-from rpilinkd.pins import DEFAULT_PINS, HEADER_PIN, RESERVED_GPIOS, ControlLine, PinMap
+from rpilinkd.pins import DEFAULT_PINS, HEADER_PIN, RESERVED_GPIOS, WIDE_PINS, ControlLine, PinMap
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,18 +54,22 @@ def test_duplicate_names_both_keys() -> None:
         PinMap(frm_in=20)
 
 
-def test_wiring_picture_matches_the_pin_map(tmp_path: Path) -> None:
-    committed = (REPO / "docs/wiring.svg").read_text()
+def test_wiring_pictures_match_the_pin_maps(tmp_path: Path) -> None:
+    names = ("docs/wiring.svg", "docs/wiring-wide.svg")
+    committed = [(REPO / name).read_text() for name in names]
     subprocess.run(
         [sys.executable, str(REPO / "scripts/make_wiring_svg.py")],
         check=True,
         capture_output=True,
         cwd=tmp_path,
     )
-    assert (REPO / "docs/wiring.svg").read_text() == committed, "regenerate docs/wiring.svg"
+    for name, before in zip(names, committed, strict=True):
+        assert (REPO / name).read_text() == before, f"regenerate {name}"
 
 
-def test_wiring_table_matches_the_pin_map() -> None:
+def test_wiring_tables_match_the_pin_maps() -> None:
     text = (REPO / "docs/wiring.md").read_text()
-    for key, gpio in DEFAULT_PINS.named_pins():
-        assert f"| {gpio} | {HEADER_PIN[gpio]} |" in text, key
+    default, wide = text.split("## The 16-bit bus", 1)
+    for section, pins in ((default, DEFAULT_PINS), (wide, WIDE_PINS)):
+        for key, gpio in pins.named_pins():
+            assert f"| {gpio} | {HEADER_PIN[gpio]} |" in section, key
