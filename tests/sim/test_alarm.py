@@ -49,7 +49,7 @@ async def test_the_clock_keeps_its_grid_and_delays_with_the_thread_alarm() -> No
         assert time.monotonic() - started >= 0.02
         await asyncio.sleep(0.05)
         assert isinstance(clock.alarm, ThreadAlarm)
-        assert 20 <= len(passes) <= 80  # ~70 in 70 ms on the 0.95 ms grid, fewer if late
+        assert 5 <= len(passes) <= 100  # ~70 in 70 ms on the grid; fewer on a busy machine
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
