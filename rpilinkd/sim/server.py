@@ -29,8 +29,8 @@ _LOGGER = logging.getLogger(__name__)
 #: a report stream whose reader lags this far behind loses reports (counted);
 #: pigpiod would instead block its alert thread for every client
 SINK_LIMIT_BYTES = 16 * 1024 * 1024
-#: what a command takes pigpiod (a socket read, the call, the reply), for the commands
-#: that follow a delay: they act at its end, one after another
+#: what a command takes pigpiod (a socket read, the call, the reply): the commands of
+#: one read act this far apart (see Session.serve)
 COMMAND_US = 2.0
 READ_CHUNK = 1 << 16
 #: pigpiod's delays: the longest it takes, seconds per unit, its refusal of a longer one
