@@ -36,7 +36,10 @@ from rpilinkd.pins import ControlLine, PinMap
 _LOGGER = logging.getLogger(__name__)
 
 MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
-WRITE_GUARD_FILTERS = 2  # see _write_guard: the guard is this many debounce times
+WRITE_GUARD_FILTERS = 2  # see _write_guard: the guard is this many debounce times ...
+#: ... and at least this: a peer told another bus.sample_us (a mistake the daemons must
+#: live with long enough to report it) filters for up to 40 µs by default (-s 10)
+WRITE_GUARD_MIN_US = 80
 MAX_UNREAD = 64  # apply() batches whose answers are not yet checked: then it waits
 HEARTBEAT_MS = 50  # pigpiod's watchdog on RW: a report at least this often
 U32_MASK = 0xFFFFFFFF  # pigpiod's tick wraps
@@ -262,7 +265,8 @@ class PigpioPhy(PhyBackend):
         another), and two toggles that close vanish in the peer's glitch filter."""
         if not self._strobes_debounced:
             return []
-        return [(Cmd.MICS, WRITE_GUARD_FILTERS * self.timing.debounce_us, 0, b"")]
+        guard_us = max(WRITE_GUARD_FILTERS * self.timing.debounce_us, WRITE_GUARD_MIN_US)
+        return [(Cmd.MICS, guard_us, 0, b"")]
 
     def _control_requests(self, levels: Levels) -> list[Request]:
         set_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if up)
