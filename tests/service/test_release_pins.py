@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pigpio
-import pytest
 
 from rpilinkd.pins import DEFAULT_PINS, ControlLine
 from rpilinkd.testbed import free_port
 from rpilinkd.testbed.processes import Child, child_env, python_module
 from tests.support.procs import REPO
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Child]:
-    child = Child(
-        python_module("rpilinkd.sim", "--port-a", "0", "--port-b", "0"),
-        stderr_path=tmp_path / "sim.log",
-    )
-    yield child
-    child.stop()
 
 
 def release(pigpio_addr: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -19,16 +18,6 @@ from tests.support.procs import REPO
 UNITS = REPO / "systemd"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Child]:
-    child = Child(
-        python_module("rpilinkd.sim", "--port-a", "0", "--port-b", "0"),
-        stderr_path=tmp_path / "sim.log",
-    )
-    yield child
-    child.stop()
 
 
 @pytest.mark.skipif(find_spec("systemd") is None, reason="systemd-python is not installed")
