@@ -124,12 +124,17 @@ class Sampler:
         return self._crossing
 
     @staticmethod
-    def watchdog_due(board: Board, t_end: float) -> bool:
-        """Whether a watchdog report falls due in a pass ending at ``t_end``."""
-        return any(
-            t_end - board.wdog_since.get(gpio, t_end) >= timeout_us
+    def watchdog_deadlines(board: Board) -> list[float]:
+        """When each armed watchdog of ``board`` fires, failing a change first (µs)."""
+        return [
+            board.wdog_since[gpio] + timeout_us
             for gpio, timeout_us in board.watchdogs.items()
-        )
+            if gpio in board.wdog_since
+        ]
+
+    def watchdog_due(self, board: Board, t_end: float) -> bool:
+        """Whether a watchdog report falls due in a pass ending at ``t_end``."""
+        return any(due <= t_end for due in self.watchdog_deadlines(board))
 
     def quiet(self, t_end: float) -> bool:
         """Whether this pass has nothing to report and nothing to change: no pin moved,
@@ -158,11 +163,7 @@ class Sampler:
             return None
         due = [math.inf]
         for board in self.boards.values():
-            due += [
-                board.wdog_since[gpio] + timeout_us
-                for gpio, timeout_us in board.watchdogs.items()
-                if gpio in board.wdog_since
-            ]
+            due += self.watchdog_deadlines(board)
             due += [
                 handle.last_emit_us + ALIVE_AFTER_US
                 for handle in board.handles.values()
