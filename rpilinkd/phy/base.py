@@ -219,6 +219,15 @@ class PhyBackend(abc.ABC):
             else:
                 await self.set_controls(step)
 
+    def flush(self) -> None:
+        """Send now what :meth:`apply` held back for a burst that is not coming.
+
+        A backend may hold an :meth:`apply` call's writes while a claim waits for the
+        next burst, and send both with the burst's first batch (pigpio: one round trip
+        fewer per turn). The link driver calls this when a turn ends without a burst.
+        Default: nothing is ever held."""
+        return
+
     @abc.abstractmethod
     async def send_frames(self, frames: Sequence[bytes]) -> None:
         """Put frames on the wire back to back; returns once the last byte is out, or

@@ -71,6 +71,7 @@ class PigpioPhy(PhyBackend):
         self._driving = self._claim_later = False
         self._strobes_debounced = False
         self._unread: deque[Unchecked] = deque()
+        self._held: list[Request] = []  # writes that go out with the pending claim
         self._read_tick: int | None = None  # pigpiod's tick at the last read_controls()
         self.stats = dict.fromkeys(
             (
@@ -157,6 +158,7 @@ class PigpioPhy(PhyBackend):
         self._driving = self._claim_later = False
         self._strobes_debounced = False
         self._unread.clear()
+        self._held.clear()
         self._read_tick = None
         framing = self._decoder.framing
         self._decoder = ReportDecoder(self.masks, initial_level=levels)
@@ -211,6 +213,7 @@ class PigpioPhy(PhyBackend):
     async def set_controls(self, levels: Levels) -> None:
         """Clears go first, then sets (two bank writes, in that order)."""
         await self.apply([levels])
+        self.flush()  # on the wire now, even while a claim waits for its burst
         await self._check_replies(wait=True)
 
     async def apply(self, steps: Sequence[BusStep]) -> None:
@@ -224,6 +227,9 @@ class PigpioPhy(PhyBackend):
         A claim waits for the next burst and goes out in its first batch: the lines
         are driven only once there is something to put on them (one round trip
         fewer per turn, and the shortest time on the lines for a peer to misjudge).
+        The call's writes wait with it (held, in order, ahead of the claim): the
+        taking of a turn (RW, then the claim, then the burst) is one batch, one
+        round trip. :meth:`flush` sends them if no burst comes.
         """
         requests: list[Request] = []
         driving, claim_later = self._driving, self._claim_later
@@ -236,10 +242,18 @@ class PigpioPhy(PhyBackend):
             else:
                 requests += self._write_guard() + self._control_requests(step)
         self._claim_later = claim_later
-        if requests:  # pigpiod runs them before anything sent later: no need to wait
-            self._unread.append(Unchecked(requests, self.client.send_many(requests)))
+        self._held += requests
+        if not claim_later:
+            self.flush()
         self._driving = driving
         await self._check_replies(wait=len(self._unread) > MAX_UNREAD)
+
+    def flush(self) -> None:
+        """Send the held writes (pigpiod runs them before anything sent later: no need
+        to wait for the answers)."""
+        requests, self._held = self._held, []
+        if requests:
+            self._unread.append(Unchecked(requests, self.client.send_many(requests)))
 
     async def _check_replies(self, *, wait: bool) -> None:
         """Check the answers to earlier :meth:`apply` batches that have come (all of
@@ -250,11 +264,13 @@ class PigpioPhy(PhyBackend):
             await self._unread.popleft().check(self.client)
 
     def _claim_requests(self) -> list[Request]:
-        """The pending claim, if any: data latched low, then the pins outputs."""
+        """The held writes, then the pending claim if any: data latched low, then the
+        pins outputs."""
+        requests, self._held = self._held, []
         if not self._claim_later:
-            return []
+            return requests
         self._claim_later = False
-        requests: list[Request] = [(Cmd.BC1, self.pins.data_mask, 0, b"")]
+        requests.append((Cmd.BC1, self.pins.data_mask, 0, b""))
         return requests + [(Cmd.MODES, gpio, MODE_OUTPUT, b"") for gpio in self.pins.data]
 
     def _write_guard(self) -> list[Request]:

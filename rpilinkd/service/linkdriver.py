@@ -24,7 +24,7 @@ from typing import Any
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.events import LinkStatus
-from rpilinkd.link import Connection, LinkDown, LinkState
+from rpilinkd.link import Connection, DeliveryFailed, LinkDown, LinkState, MessageDelivered
 from rpilinkd.link.arbiter import Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
 from rpilinkd.link.events import DownReason
@@ -74,6 +74,7 @@ class LinkDriver:
         self.paused_until: float | None = None
         self.pins_free = False  # paused, and the backend session is over: a borrower may go
         self._bus_state = ""
+        self._verdicts = False  # a send's verdict went up since the last turn
         self.resync = LineResync(phy, clock)
 
     def wake(self) -> None:
@@ -283,6 +284,9 @@ class LinkDriver:
             await self._pump()
 
     async def _pump(self) -> None:
+        if self._verdicts:  # the senders hear first: their replies are queued behind us
+            self._verdicts = False
+            await asyncio.sleep(0)
         bus, connection = self.bus, self.connection
         assert bus is not None
         self._wake.clear()  # a wake from here on (the receiver runs meanwhile) is kept
@@ -296,6 +300,8 @@ class LinkDriver:
         await self._apply_bus()
         if bus.may_transmit and connection.wants_to_send(self.now()) and self._tx is None:
             self._tx = asyncio.create_task(self._transmit(bus), name="link transmit")
+        elif self._tx is None:
+            self.phy.flush()  # no burst this turn: what apply held goes out alone
         deadlines = [t for t in (bus.get_timer(), connection.get_timer()) if t is not None]
         alarm = None
         if deadlines:  # a plain timer: wait_for would make a task for every turn
@@ -369,6 +375,7 @@ class LinkDriver:
     def _drain_connection(self, now: float) -> None:
         while (event := self.connection.next_event()) is not None:
             self.on_event(event, now)
+            self._verdicts |= isinstance(event, MessageDelivered | DeliveryFailed)
             lost_peer = isinstance(event, LinkDown) and event.reason not in (
                 DownReason.BUS_LOST,
                 DownReason.STOPPED,

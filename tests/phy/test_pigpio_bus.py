@@ -150,6 +150,51 @@ async def test_arbitration_toggles_sent_at_once_reach_the_peer_apart() -> None:
         assert seen[-20:] == [True, False] * 10
 
 
+async def test_taking_a_turn_goes_out_with_the_burst_in_one_batch() -> None:
+    """The writes of a call that claims the data lines wait for the burst and go out
+    in its first batch, in order (RW, the claim, the wave: one round trip, not two);
+    ``flush`` sends them alone when no burst comes."""
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=13)) as sim,
+        pair_on(sim, timing(5)) as (a, b),
+    ):
+        seen: list[str] = []
+
+        async def watch() -> None:
+            rw = False
+            async for event in b.events():
+                if isinstance(event, FrameReceived):
+                    seen.append("frame")
+                elif isinstance(event, ControlsChanged) and event.levels[ControlLine.RW] != rw:
+                    rw = event.levels[ControlLine.RW]
+                    seen.append(f"rw {'high' if rw else 'low'}")
+
+        async def seen_after(count: int) -> list[str]:
+            deadline = asyncio.get_running_loop().time() + 5
+            while len(seen) < count and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
+            return seen
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.02)
+        sim.reset_stats()
+        await a.apply([{ControlLine.RW: True}, DataLines.CLAIM])
+        await asyncio.sleep(0.02)
+        assert "BS1" not in sim.stats()["commands"]  # held, with the claim
+        await a.send_frames([bytes(range(64))])
+        await a.apply([DataLines.RELEASE])
+        assert await seen_after(2) == ["rw high", "frame"]
+
+        await a.apply([{ControlLine.RW: False}, DataLines.CLAIM])
+        await asyncio.sleep(0.02)
+        assert seen == ["rw high", "frame"]
+        a.flush()  # no burst this turn
+        assert await seen_after(3) == ["rw high", "frame", "rw low"]
+        await a.apply([DataLines.RELEASE])
+        watcher.cancel()
+
+
 def with_crc(frame: bytes) -> bytes:
     return frame + zlib.crc32(frame).to_bytes(4, "little")
 
