@@ -49,9 +49,8 @@ def fold_latch(latch0: int, on: U32, off: U32) -> U32:
     put = on & keep
     step = 1
     while step < len(on):  # Hillis-Steele: each entry absorbs the one ``step`` before it
-        keep_before, put_before = keep[:-step].copy(), put[:-step].copy()
-        put[step:] = (put_before & keep[step:]) | put[step:]
-        keep[step:] = keep_before & keep[step:]
+        put[step:] |= put[:-step] & keep[step:]  # (the right side is a new array)
+        keep[step:] &= keep[:-step]  # numpy copies overlapping operands of a ufunc
         step *= 2
     return (np.uint32(latch0) & keep) | put
 

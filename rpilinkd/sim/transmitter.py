@@ -88,6 +88,7 @@ class Transmitter:
             holder.append(program)
         else:
             program = _Program(iter([(wave_id, pulses, pulses.micros)]), repeating=False)
+        pulses.writes(self.set_clear_gap_us)  # worked out now, not when its time comes
         self._start(now, program, sync)
 
     def send_chain(self, now: float, items: tuple[ChainItem, ...], pool: WavePool) -> None:
@@ -138,14 +139,8 @@ class Transmitter:
 
     def _writes(self, start: float, pulses: Pulses) -> Events:
         """A wave's GPIO writes: each pulse sets, then clears a moment later."""
-        times = start + pulses.starts().astype(np.float64)
-        sets, clears = pulses.on != 0, pulses.off != 0
-        zero = np.zeros(int(clears.sum()), np.uint32)
-        time = np.concatenate([times[sets], times[clears] + self.set_clear_gap_us])
-        order = np.argsort(time, kind="stable")
-        on = np.concatenate([pulses.on[sets], zero])
-        off = np.concatenate([np.zeros(int(sets.sum()), np.uint32), pulses.off[clears]])
-        return Events(time[order], on[order], off[order])
+        time, on, off = pulses.writes(self.set_clear_gap_us)
+        return Events(start + time, on, off)
 
     def take_until(self, t: float) -> Events:
         """Every event at or before ``t``, in time order (never to be changed)."""

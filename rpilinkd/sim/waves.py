@@ -37,6 +37,9 @@ class Pulses:
     on: U32
     off: U32
     delay: U32
+    _writes: dict[float, tuple[F64, U32, U32]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def empty(cls) -> Pulses:
@@ -61,12 +64,39 @@ class Pulses:
         ends = np.cumsum(self.delay, dtype=np.int64)
         return np.concatenate(([0], ends[:-1])) if len(ends) else ends
 
+    def writes(self, gap_us: float) -> tuple[F64, U32, U32]:
+        """The wave's GPIO writes (µs from its start, set masks, clear masks), in time
+        order: each pulse sets, then clears ``gap_us`` later (pigpio: two DMA writes).
+        Worked out once per wave (a wave is created once, and may play many times)."""
+        if gap_us not in self._writes:
+            self._writes[gap_us] = _writes(self, gap_us)
+        return self._writes[gap_us]
+
     def cost(self) -> tuple[int, int]:
         """(CBs, OOL words) this wave takes in pigpio's pool, without the start CB."""
         touches = (self.on | self.off) != 0
         cbs = int(np.count_nonzero(touches)) + int(np.count_nonzero(self.delay))
         ools = int(np.count_nonzero(self.on)) + int(np.count_nonzero(self.off))
         return cbs, ools
+
+
+def _writes(pulses: Pulses, gap_us: float) -> tuple[F64, U32, U32]:
+    starts = pulses.starts().astype(np.float64)
+    count = len(pulses)
+    if count and (count == 1 or pulses.delay[:-1].min() > gap_us):
+        # each clear comes before the next pulse's set: the writes interleave
+        time = np.repeat(starts, 2)
+        time[1::2] += gap_us
+        on, off = np.zeros(2 * count, np.uint32), np.zeros(2 * count, np.uint32)
+        on[0::2], off[1::2] = pulses.on, pulses.off
+        real = (on | off) != 0  # a pulse that sets (or clears) nothing writes nothing
+        return time[real], on[real], off[real]
+    sets, clears = pulses.on != 0, pulses.off != 0
+    time = np.concatenate([starts[sets], starts[clears] + gap_us])
+    order = np.argsort(time, kind="stable")
+    on = np.concatenate([pulses.on[sets], np.zeros(int(clears.sum()), np.uint32)])
+    off = np.concatenate([np.zeros(int(sets.sum()), np.uint32), pulses.off[clears]])
+    return time[order], on[order], off[order]
 
 
 def merge(existing: Pulses, added: Pulses) -> Pulses | None:

@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pigpio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rpilinkd.pigpio_protocol import WAVE_USABLE_CBS, Err
 from rpilinkd.sim.waves import (
@@ -31,6 +33,33 @@ def pulses(*rows: tuple[int, int, int]) -> Pulses:
 def rows(p: Pulses | None) -> list[tuple[int, int, int]]:
     assert p is not None
     return list(zip(p.on.tolist(), p.off.tolist(), p.delay.tolist(), strict=True))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0, 1, 6, 0xFF0]), st.sampled_from([0, 2, 9]), st.integers(0, 3)),
+        max_size=40,
+    ),
+    st.sampled_from([0.0, 0.02, 1.0, 2.5]),
+)
+def test_a_waves_writes_are_its_sets_then_clears_in_time_order(
+    spec: list[tuple[int, int, int]], gap_us: float
+) -> None:
+    """Each pulse sets at its start and clears ``gap_us`` later; writes at one instant
+    keep the pulses' order, sets before clears (the plain definition, sorted)."""
+    wave = pulses(*spec)
+    expected, start = [], 0
+    for index, (on, off, delay) in enumerate(spec):
+        if on:
+            expected.append((float(start), 0, index, on, 0))
+        if off:
+            expected.append((start + gap_us, 1, index, 0, off))
+        start += delay
+    expected.sort(key=lambda write: write[:3])
+    time, on, off = wave.writes(gap_us)
+    got = list(zip(time.tolist(), on.tolist(), off.tolist(), strict=True))
+    assert got == [(t, on, off) for t, _, _, on, off in expected]
+    assert wave.writes(gap_us) is wave.writes(gap_us)  # worked out once
 
 
 def test_merge_interleaves_by_time_and_ors_equal_times() -> None:
