@@ -56,8 +56,8 @@ def test_a_waves_writes_are_its_sets_then_clears_in_time_order(
             expected.append((start + gap_us, 1, index, 0, off))
         start += delay
     expected.sort(key=lambda write: write[:3])
-    time, on, off = wave.writes(gap_us)
-    got = list(zip(time.tolist(), on.tolist(), off.tolist(), strict=True))
+    times, sets, clears = wave.writes(gap_us)
+    got = list(zip(times.tolist(), sets.tolist(), clears.tolist(), strict=True))
     assert got == [(t, on, off) for t, _, _, on, off in expected]
     assert wave.writes(gap_us) is wave.writes(gap_us)  # worked out once
 
