@@ -33,6 +33,9 @@ SINK_LIMIT_BYTES = 16 * 1024 * 1024
 #: one read act this far apart (see Session.serve)
 COMMAND_US = 2.0
 READ_CHUNK = 1 << 16
+#: at stop, how long a connection's handler may take to see its socket closed (it is
+#: not cancelled: Python 3.11's stream server logs a cancelled handler as an error)
+STOP_WAIT_S = 1.0
 #: pigpiod's delays: the longest it takes, seconds per unit, its refusal of a longer one
 DELAYS = {
     Cmd.MICS: (MAX_MICS_DELAY, 1e-6, Err.BAD_MICS_DELAY),
@@ -176,10 +179,15 @@ class BoardServer:
             return
         self.sessions.add(session)
         self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             await session.serve()
         finally:
             self.sessions.discard(session)
+            if task is not None:
+                self._tasks.discard(task)
 
     async def stop(self) -> None:
         """Stop listening and close every connection (pigpiod going away)."""
@@ -187,6 +195,8 @@ class BoardServer:
             self._server.close()
             for session in list(self.sessions):
                 session.close()
+            if self._tasks:  # each ends on its closed socket: none is left to be cancelled
+                await asyncio.wait(self._tasks, timeout=STOP_WAIT_S)
             await self._server.wait_closed()
             self._server = None
         self.sessions.clear()

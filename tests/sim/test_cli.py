@@ -47,6 +47,27 @@ def test_sigint_stops_cleanly(tmp_path: Path) -> None:
         child.stop()
 
 
+def test_a_client_still_connected_at_sigterm_is_closed_quietly(tmp_path: Path) -> None:
+    """pigpiod going away with programs connected: their sockets close, no traceback."""
+    child = Child(
+        python_module("rpilinkd.sim", "--port-a", "0", "--port-b", "0"),
+        stderr_path=tmp_path / "stderr",
+    )
+    try:
+        ready = child.read_json_line()
+        pi = pigpio.pi("127.0.0.1", ready["a"], show_errors=False)
+        assert pi.connected
+        child.signal(signal.SIGTERM)
+        assert "summary" in child.read_json_line()
+        assert child.proc.wait(10) == 0
+        pi.stop()
+    finally:
+        child.stop()
+    stderr = child.stderr_text()
+    assert "Traceback" not in stderr, stderr
+    assert "ERROR" not in stderr, stderr
+
+
 def run_sim(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rpilinkd.sim", *args],
