@@ -13,14 +13,16 @@ from collections.abc import AsyncIterator
 import pytest
 
 from rpilinkd.config import BusConfig
-from rpilinkd.errors import PhyUnavailableError
+from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
 from rpilinkd.phy.base import DataLines
 from rpilinkd.phy.codec import BusTiming
 from rpilinkd.phy.pigpio import PigpioPhy
 from rpilinkd.phy.waves import WAVE_CBS
+from rpilinkd.pigpio_protocol import Cmd
 from rpilinkd.pins import DEFAULT_PINS, ControlLine
 from rpilinkd.sim import SimConfig, Simulator
+from rpilinkd.sim.board import Board
 from rpilinkd.testbed import free_port
 
 
@@ -193,6 +195,29 @@ async def test_taking_a_turn_goes_out_with_the_burst_in_one_batch() -> None:
         assert await seen_after(3) == ["rw high", "frame", "rw low"]
         await a.apply([DataLines.RELEASE])
         watcher.cancel()
+
+
+async def test_a_refusal_in_a_bursts_unwaited_batch_is_raised_by_the_next_call() -> None:
+    """A burst's last batch is not waited for; what pigpiod answered to it (here: the
+    wave got another id, as when another program makes waves) is raised by the
+    backend's next call, so the link driver starts the session over rather than
+    going on with a wave table it does not know."""
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=14)) as sim,
+        pair_on(sim, timing(5)) as (a, _),
+    ):
+        execute = sim.execute
+
+        def another_programs_wave(board: Board, cmd: int, p1: int, p2: int, ext: bytes) -> int:
+            result = execute(board, cmd, p1, p2, ext)
+            return result + 1 if cmd == Cmd.WVCAP and board.name == "a" else result
+
+        sim.execute = another_programs_wave  # type: ignore[method-assign]
+        await a.apply([DataLines.CLAIM])
+        await a.send_frames([bytes(64)])  # returns without the answers
+        await asyncio.sleep(0.05)
+        with pytest.raises(PhyError, match="named the wave 1, not 0"):
+            await a.apply([DataLines.RELEASE])
 
 
 def with_crc(frame: bytes) -> bytes:
