@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import socket
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import msgpack
@@ -67,7 +69,12 @@ def _send_all(sock: socket.socket, payload: bytes) -> None:
 
 
 async def test_a_request_flood_never_takes_the_link_down(tmp_path: Path) -> None:
-    """100,000 pipelined pings and 10,000 stats on one daemon while messages cross the link."""
+    """100,000 pipelined pings and 10,000 stats on one daemon while messages cross the link.
+
+    Each flood is its own program (a process, as a client is): a reader thread in this
+    process, starved of the GIL on a loaded machine, fell behind the daemon's reply
+    budget (about 2 MiB unread) and was rightly cut (3,052 of 10,000 stats answered,
+    under the suite and two CPU hogs)."""
     with System(tmp_path) as system:
         alpha, beta = system.daemon("a"), system.daemon("b")
         ups = {d.name: d.status()["link_ups"] for d in (alpha, beta)}
@@ -86,10 +93,13 @@ async def test_a_request_flood_never_takes_the_link_down(tmp_path: Path) -> None
             moving = asyncio.create_task(traffic())
             pings = [{"op": "ping", "id": i} for i in range(100_000)]
             stats = [{"op": "stats", "id": i} for i in range(10_000)]
-            answered = await asyncio.gather(
-                asyncio.to_thread(pipeline, alpha.socket, pings),
-                asyncio.to_thread(pipeline, alpha.socket, stats),
-            )
+            loop = asyncio.get_running_loop()
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(2, mp_context=spawn) as programs:
+                answered = await asyncio.gather(
+                    loop.run_in_executor(programs, pipeline, alpha.socket, pings),
+                    loop.run_in_executor(programs, pipeline, alpha.socket, stats),
+                )
             flooding = False
             await moving
             figures = await sender.stats()
