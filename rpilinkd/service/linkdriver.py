@@ -1,15 +1,12 @@
 """The link driver: the only glue between the bus backend and the sans-IO link layer.
 
-It feeds the backend's events and the time into the bus-access machine and
-the connection, applies what they ask for (control-line writes in order,
-claiming and releasing the data lines, debouncing, bursts of frames), and
-sleeps until the next deadline or the next input.
-
-Supervision: a backend session is two tasks, the receiver (the backend's
-event stream) and the pump (this loop); whichever ends first ends the
-session, so a receiver that dies always wakes the driver, which closes the
-backend and opens it again. While the backend is away the connection's
-timers still run (messages waiting for a relink expire on time).
+It feeds the backend's events and the time into the bus-access machine and the
+connection, applies what they ask for (control writes in order, claims and releases
+of the data lines, debouncing, bursts of frames), and sleeps until the next deadline
+or input. A backend session is two tasks, the receiver (the event stream) and the
+pump (this loop): whichever ends first ends the session, so a dying receiver always
+wakes the driver, which closes the backend and opens it again. While the backend is
+away the connection's timers still run (messages waiting for a relink expire on time).
 """
 
 from __future__ import annotations
@@ -69,9 +66,7 @@ class LinkDriver:
         self.bursts = 0
         self.internal_errors = 0  # bugs caught by run(): each reset the link
         self.sessions = 0  # backend sessions opened
-        self._resumed = asyncio.Event()  # set unless the pins are lent out
-        self._resumed.set()
-        self.paused_until: float | None = None
+        self.paused_until: float | None = None  # while the pins are lent out
         self.pins_free = False  # paused, and the backend session is over: a borrower may go
         self._bus_state = ""
         self._verdicts = False  # a send's verdict went up since the last turn
@@ -83,23 +78,21 @@ class LinkDriver:
 
     def stop(self) -> None:
         self._stop.set()
-        self._resumed.set()
+        self.paused_until = None
         self._wake.set()
 
     def pause(self, seconds: float) -> None:
         """Lend the pins: end the backend session (pins left safe, pigpiod let go) until
         :meth:`resume` or for ``seconds`` at most, whatever the borrower does."""
         self.paused_until = self.now() + seconds
-        self._resumed.clear()
         self._wake.set()
 
     def resume(self) -> None:
         self.paused_until = None
-        self._resumed.set()
 
     @property
     def paused(self) -> bool:
-        return not self._resumed.is_set()
+        return self.paused_until is not None
 
     @property
     def link_state(self) -> LinkStatus:
@@ -115,8 +108,8 @@ class LinkDriver:
 
     def reason(self, refused: str = "") -> str:
         """Why the link is not up, in words a user can act on."""
-        if self.paused:
-            left = max(0.0, (self.paused_until or self.now()) - self.now())
+        if self.paused_until is not None:
+            left = max(0.0, self.paused_until - self.now())
             return f"paused: the pins are lent out (to rpilink wiring-check?) for {left:.0f} s more"
         if not self.phy_up:
             return (
@@ -175,8 +168,7 @@ class LinkDriver:
         _LOGGER.warning("link paused: the pins are lent out (e.g. to rpilink wiring-check)")
         self.pins_free = True
         try:
-            while self.paused and not self._stop.is_set():
-                until = self.paused_until or self.now()
+            while (until := self.paused_until) is not None and not self._stop.is_set():
                 if self.now() >= until:
                     _LOGGER.warning("the pins' lease ran out; taking them back")
                     self.resume()
