@@ -176,7 +176,7 @@ class Sampler:
         have advanced to the end of the pass)."""
         start = {"a": a.pass_state, "b": b.pass_state}
         logs = {"a": a.take_log(), "b": b.take_log()}
-        times = np.unique(np.concatenate([[t0], logs["a"][0], logs["b"][0]]))
+        times = _merged(t0, logs["a"][0], logs["b"][0])
         sides = []
         for name, board in (("a", a), ("b", b)):
             log_t, log_drive, log_latch = logs[name]
@@ -260,8 +260,9 @@ class Sampler:
             if not driving[j] & bit:
                 level[j] ^= bit
                 self.faults.injected["flips"] += 1
-        for gpio, state in board.glitch.items():
-            level = _glitch_filter(gpio, state, at, level, t_end)
+        if not _filters_steady(board.glitch, level):
+            for gpio, state in board.glitch.items():
+                level = _glitch_filter(gpio, state, at, level, t_end)
         if self.faults.drop_batch(board.name):
             board.stats["batches_dropped"] += 1
             self.last_level[board.name] = int(level[-1])
@@ -342,6 +343,26 @@ class Sampler:
                 fired.append(gpio)
                 board.wdog_since[gpio] = t_end
         return fired
+
+
+def _merged(t0: float, a: F64, b: F64) -> F64:
+    """``t0`` and two time-ordered logs: every instant once, in order (np.unique, for
+    two sorted runs: a stable sort merges them in linear time)."""
+    times = np.sort(np.concatenate(([t0], a, b)), kind="stable")
+    distinct = np.empty(len(times), bool)
+    distinct[0] = True
+    np.not_equal(times[1:], times[:-1], out=distinct[1:])
+    return times[distinct]
+
+
+def _filters_steady(filters: dict[int, GlitchFilter], level: U32) -> bool:
+    """Whether every filtered bit holds its filter's level all pass, nothing pending (most
+    passes): then no filter changes anything, and one check does for them all."""
+    held = sum(state.value << gpio for gpio, state in filters.items())
+    if any(state.value < 0 or state.candidate != state.value for state in filters.values()):
+        return False
+    bits = np.uint32(sum(1 << gpio for gpio in filters))
+    return not ((level ^ np.uint32(held)) & bits).any()
 
 
 def _glitch_filter(gpio: int, state: GlitchFilter, at: F64, level: U32, t_end: float) -> U32:

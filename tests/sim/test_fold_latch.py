@@ -1,4 +1,4 @@
-"""The emulator's latch arithmetic against the plain, one-event-at-a-time definition."""
+"""The emulator's latch and pass arithmetic against the plain definitions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rpilinkd.sim.board import fold_latch
+from rpilinkd.sim.sampler import _merged
 
 WORDS = st.integers(0, 2**32 - 1)
 
@@ -22,3 +23,16 @@ def test_the_scan_matches_applying_each_write_in_turn(
         latch = (latch | set_mask) & ~clear_mask & 0xFFFFFFFF
         expected.append(latch)
     assert fold_latch(latch0, on, off).tolist() == expected
+
+
+TIMES = st.lists(st.floats(0, 1e4, allow_nan=False).map(lambda t: round(t, 2)), max_size=60)
+
+
+@given(st.floats(0, 1e4, allow_nan=False), TIMES, TIMES)
+def test_a_pass_merges_two_logs_instants_as_np_unique_does(
+    t0: float, a: list[float], b: list[float]
+) -> None:
+    """The pass's instants: every time once, in order (for sorted logs or not)."""
+    first, second = np.array(sorted(a)), np.array(b)
+    expected = np.unique(np.concatenate(([t0], first, second)))
+    assert _merged(t0, first, second).tolist() == expected.tolist()
