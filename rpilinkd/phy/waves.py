@@ -116,7 +116,10 @@ class WaveBurst:
                     self.delete(await self._wait_done(*live.popleft()))
                 first = self.waves_sent == 0
                 micros = float(pulses[:, 2].sum())
-                ends_in = (live[-1][1] - loop.time() if live else 0.0) + START_DELAY_S
+                # the wave before it may be over already (a busy daemon): this one then
+                # starts anew, a start delay after its WVTXM, not at that wave's end
+                plays_on = max(0.0, live[-1][1] - loop.time()) if live else 0.0
+                ends_in = plays_on + START_DELAY_S
                 tail_us = tail_delay_us(ends_in + micros * 1e-6)
                 last = index == len(groups) - 1 and tail_us <= MAX_MICS_DELAY
                 tail = (tail_us, [wave_id for wave_id, _ in live]) if last else None

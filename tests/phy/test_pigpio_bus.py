@@ -7,8 +7,9 @@ import contextlib
 import logging
 import os
 import random
+import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -16,12 +17,12 @@ from rpilinkd.config import BusConfig
 from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, open_with_retry
 from rpilinkd.phy.base import DataLines
-from rpilinkd.phy.codec import BusTiming
+from rpilinkd.phy.codec import U32, BusTiming
 from rpilinkd.phy.pigpio import PigpioPhy
-from rpilinkd.phy.waves import WAVE_CBS
+from rpilinkd.phy.waves import WAVE_CBS, wave_groups
 from rpilinkd.pigpio_protocol import Cmd
 from rpilinkd.pins import DEFAULT_PINS, ControlLine
-from rpilinkd.sim import SimConfig, Simulator
+from rpilinkd.sim import SimConfig, Simulator, ThreadedSimulator
 from rpilinkd.sim.board import Board
 from rpilinkd.testbed import free_port
 
@@ -218,6 +219,37 @@ async def test_a_refusal_in_a_bursts_unwaited_batch_is_raised_by_the_next_call()
         await asyncio.sleep(0.05)
         with pytest.raises(PhyError, match="named the wave 1, not 0"):
             await a.apply([DataLines.RELEASE])
+
+
+async def test_a_burst_is_never_cut_when_its_daemon_lags_between_waves() -> None:
+    """The last wave's MICS must cover it even when the wave before it is already over
+    as the last batch goes out (a busy daemon): that wave then starts anew, a start
+    delay after its WVTXM, and the hand-over must not halt it early. The tail once took
+    the wave before it as still playing (a negative remainder), and cut the burst's end
+    (found as a rare malformed frame in the benches, made likelier by a slower WVTXM)."""
+    rng = random.Random(8)
+    with ThreadedSimulator(SimConfig(sample_us=5, seed=15)) as threaded:
+        async with pair_on(threaded.sim, timing(5)) as (a, b):
+            frames = [rng.randbytes(1024) for _ in range(8)] + [rng.randbytes(64)]
+            groups = wave_groups(frames, DEFAULT_PINS.width)
+            assert len(groups) >= 2
+            got: list[bytes] = []
+            listener = asyncio.create_task(receive(b, got))
+            encode, encoded = a.encoder.encode, []
+
+            def busy_before_the_last(group: Sequence[bytes]) -> U32:
+                encoded.append(group)
+                if len(encoded) == len(groups):  # the daemon busy elsewhere meanwhile
+                    time.sleep(0.1)  # longer than the wave before this one
+                return encode(group)
+
+            a.encoder.encode = busy_before_the_last  # type: ignore[assignment]
+            await a.apply([DataLines.CLAIM])
+            await a.send_frames(frames)
+            await a.apply([DataLines.RELEASE, {ControlLine.RW: True}])
+            await settle(got, len(frames))
+            listener.cancel()
+            assert got == frames
 
 
 def with_crc(frame: bytes) -> bytes:
