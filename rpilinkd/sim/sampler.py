@@ -358,9 +358,9 @@ def _merged(t0: float, a: F64, b: F64) -> F64:
 def _filters_steady(filters: dict[int, GlitchFilter], level: U32) -> bool:
     """Whether every filtered bit holds its filter's level all pass, nothing pending (most
     passes): then no filter changes anything, and one check does for them all."""
-    held = sum(state.value << gpio for gpio, state in filters.items())
     if any(state.value < 0 or state.candidate != state.value for state in filters.values()):
         return False
+    held = sum(state.value << gpio for gpio, state in filters.items())
     bits = np.uint32(sum(1 << gpio for gpio in filters))
     return not ((level ^ np.uint32(held)) & bits).any()
 

@@ -37,7 +37,7 @@ class Pulses:
     on: U32
     off: U32
     delay: U32
-    _writes: dict[float, tuple[F64, U32, U32]] = field(
+    _writes_by_gap: dict[float, tuple[F64, U32, U32]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -68,9 +68,9 @@ class Pulses:
         """The wave's GPIO writes (µs from its start, set masks, clear masks), in time
         order: each pulse sets, then clears ``gap_us`` later (pigpio: two DMA writes).
         Worked out once per wave (a wave is created once, and may play many times)."""
-        if gap_us not in self._writes:
-            self._writes[gap_us] = _writes(self, gap_us)
-        return self._writes[gap_us]
+        if gap_us not in self._writes_by_gap:
+            self._writes_by_gap[gap_us] = _write_events(self, gap_us)
+        return self._writes_by_gap[gap_us]
 
     def cost(self) -> tuple[int, int]:
         """(CBs, OOL words) this wave takes in pigpio's pool, without the start CB."""
@@ -80,7 +80,7 @@ class Pulses:
         return cbs, ools
 
 
-def _writes(pulses: Pulses, gap_us: float) -> tuple[F64, U32, U32]:
+def _write_events(pulses: Pulses, gap_us: float) -> tuple[F64, U32, U32]:
     starts = pulses.starts().astype(np.float64)
     count = len(pulses)
     if count and (count == 1 or pulses.delay[:-1].min() > gap_us):
