@@ -6,7 +6,8 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from rpilinkd.config import MqttConfig
+from rpilinkd.api.server import REPLY_BUDGET_BYTES
+from rpilinkd.config import LinkConfig, MqttConfig
 from rpilinkd.errors import error_classes
 from rpilinkd.events import EventKind
 from rpilinkd.link.connection import ACK_DELAY_S
@@ -46,3 +47,11 @@ def test_the_protocol_timer_table_matches_the_code() -> None:
     assert int(rows["ACK_DELAY"]) == round(ACK_DELAY_S * 1000)
     assert int(rows["RESYNC_QUIET"]) == round(QUIET_S * 1000)
     assert int(rows["HEARTBEAT"]) == HEARTBEAT_MS
+
+
+def test_the_reply_budget_in_api_md_matches_the_code() -> None:
+    """A client that does not read its replies is cut at 1 MiB plus one max_message."""
+    text = " ".join((DOCS / "api.md").read_text().split())
+    assert "once 1 MiB plus one `max_message` of them pile up unread (2 MiB by default)" in text
+    assert REPLY_BUDGET_BYTES == 1 << 20
+    assert LinkConfig().max_message == 1 << 20

@@ -312,8 +312,11 @@ class Connection:
                 self._on_hello(frame, Hello.from_bytes(frame.payload), now)
                 return
             offer = self._handshake.offer
-            offered = offer is not None and frame.session == self.session
-            if self.state is LinkState.ARBITRATING and offered and offer is not None:
+            if (
+                self.state is LinkState.ARBITRATING
+                and offer is not None
+                and frame.session == self.session
+            ):
                 self._up(offer, now)  # the leader is already sending: it saw our hello
             if self.state is not LinkState.UP or frame.session != self.session:
                 self.stats.stale_frames += 1

@@ -53,7 +53,7 @@ def pipeline(path: Path, requests: list[dict[str, object]], *, read: bool = True
 
 def count_whole(unpacker: msgpack.Unpacker) -> int:
     """Whole replies fed so far, skipped in C rather than built: a loaded machine's
-    reader must keep within the reply budget (8 MiB), or the daemon rightly cuts it."""
+    reader must keep within the reply budget (about 2 MiB), or the daemon rightly cuts it."""
     whole = 0
     while True:
         try:
