@@ -10,7 +10,8 @@ delay's end: sim/server.py). One alarm (sim/alarm.py: a timerfd) wakes the loop
 for both: asyncio's own timers end on whole milliseconds.
 While passes would find nothing (no pin moving, nothing pending), the clock skips
 them until a command comes or a watchdog or ALIVE report falls due, and the next
-pass is on the grid again, so pigpiod's phase is kept.
+pass is on the grid again, so pigpiod's phase is kept: the grid's first instant after
+the command came, even when the command's batch kept the emulator busy past it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Clock:
         self._order = itertools.count()
         self.alarm: Alarm | None = None  # while running
         self._skipping = False  # quiet passes are being skipped
+        self._resumed_at = 0.0  # when the last run of skipped passes ended
 
     def stir(self) -> None:
         """A command came: the next pass may find something (the grid's pass, precisely).
@@ -56,6 +58,7 @@ class Clock:
         (a long one would look like a starved alert thread's)."""
         if self._skipping:
             self._skipping = False
+            self._resumed_at = time.monotonic()
             self.run_pass()
 
     def _ring(self) -> None:
@@ -97,8 +100,10 @@ class Clock:
             alarm.close()
 
     def _on_grid(self, due: float) -> float:
-        """The first grid instant from now on (the passes skipped were quiet ones)."""
-        late = time.monotonic() - due
+        """The first grid instant from when the skipping ended (the passes skipped were
+        quiet ones). Not from now: a batch run since then may have kept the loop past
+        an instant, and that pass is due at once, as pigpiod's alert thread ran it."""
+        late = self._resumed_at - due
         return due + math.ceil(late / self.period_s) * self.period_s if late > 0 else due
 
     def _release(self, now: float) -> bool:

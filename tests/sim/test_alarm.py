@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 
@@ -50,6 +51,38 @@ async def test_the_clock_keeps_its_grid_and_delays_with_the_thread_alarm() -> No
         await asyncio.sleep(0.05)
         assert isinstance(clock.alarm, ThreadAlarm)
         assert 5 <= len(passes) <= 100  # ~70 in 70 ms on the grid; fewer on a busy machine
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_batch_that_outlasts_a_grid_instant_does_not_postpone_its_pass() -> None:
+    """pigpiod's alert thread keeps its phase whatever its socket threads do. A command
+    that ends a run of skipped (quiet) passes, then a batch that keeps the emulator
+    busy past the grid's next instant: that pass runs as soon as the batch is done, not
+    a whole period later (it once did: a 64 B round trip then took a period more)."""
+    period = 0.05
+    passes: list[float] = []
+    moving = False
+    clock = Clock(
+        lambda: passes.append(time.monotonic()),
+        lambda: None if moving else time.monotonic() + 10,
+        period_s=period,
+    )
+    running = asyncio.create_task(clock.run())
+    try:
+        while not passes:
+            await asyncio.sleep(0.001)
+        grid = passes[0]  # the first pass runs at once and sets the phase
+        await asyncio.sleep(0.3 * period)  # quiet: the clock skips passes
+        moving = True
+        clock.stir()  # a command: a catch-up pass now, then the grid's passes again
+        count = len(passes)
+        busy_until = grid + (1 + math.floor((time.monotonic() - grid) / period) + 0.2) * period
+        time.sleep(busy_until - time.monotonic())  # the batch: past a grid instant
+        while len(passes) == count:
+            await asyncio.sleep(0.001)
+        assert passes[count] - busy_until < 0.4 * period  # not at the instant after
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
