@@ -10,7 +10,7 @@ from rpilinkd.api.server import REPLY_BUDGET_BYTES
 from rpilinkd.config import LinkConfig, MqttConfig
 from rpilinkd.errors import error_classes
 from rpilinkd.events import EventKind
-from rpilinkd.link.connection import ACK_DELAY_S
+from rpilinkd.link.connection import ACK_DELAY_S, ACK_HOLD_S
 from rpilinkd.phy.pigpio import HEARTBEAT_MS
 from rpilinkd.service.resync import QUIET_S
 from rpilinkd.telemetry.discovery import ENTITIES
@@ -45,6 +45,7 @@ def test_the_protocol_timer_table_matches_the_code() -> None:
     table = (DOCS / "protocol.md").read_text().split("### 2.5 Timers")[1].split("###")[0]
     rows = dict(re.findall(r"^\| `(\w+)` \| (\d+) ms \|", table, re.M))
     assert int(rows["ACK_DELAY"]) == round(ACK_DELAY_S * 1000)
+    assert int(rows["ACK_HOLD"]) == round(ACK_HOLD_S * 1000)
     assert int(rows["RESYNC_QUIET"]) == round(QUIET_S * 1000)
     assert int(rows["HEARTBEAT"]) == HEARTBEAT_MS
 

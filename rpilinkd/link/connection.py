@@ -45,10 +45,11 @@ from rpilinkd.link.receiving import Receiver
 from rpilinkd.link.sending import VERDICT_TIMEOUT_S, Sender
 from rpilinkd.link.states import LinkState
 from rpilinkd.link.stats import LinkStats
-from rpilinkd.link.transfer import ACK_DELAY_S, TX_ERRORS_CAP, Transfer
+from rpilinkd.link.transfer import ACK_DELAY_S, ACK_HOLD_S, TX_ERRORS_CAP, Transfer
 
 __all__ = [
     "ACK_DELAY_S",
+    "ACK_HOLD_S",
     "MAX_PORT",
     "PROTOCOL_VERSION",
     "TX_ERRORS_CAP",
@@ -242,9 +243,9 @@ class Connection:
 
     def wants_to_send(self, now: float) -> bool:
         """Whether ``frames_to_send`` would give something now (an owed ACK or verdict
-        included)."""
+        included, but not an ACK held for a burst to carry it)."""
         transfer = self._transfer
-        return transfer.answerable or transfer.ack_due is not None or self.needs_bus(now)
+        return transfer.answerable or transfer.ack_ready(now) or self.needs_bus(now)
 
     def needs_bus(self, now: float) -> bool:
         """Whether to ask the peer for the bus: anything but answers (ACKs, verdicts)

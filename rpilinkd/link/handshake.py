@@ -75,7 +75,11 @@ class Handshake:
         leave_up = None
         if up:
             if hello.nonce == self.peer_nonce and not restarted:
-                self.hello_due = now  # a repeat or a late copy: answer, change nothing
+                # a repeat or a late copy: change nothing. The leader answers it (a
+                # follower that missed our SEEN hello comes up on the answer); a follower
+                # does not, or two sides up would answer each other's answers forever
+                if self.leader:
+                    self.hello_due = now
                 return HelloStep()
             leave_up = DownReason.PEER_RESTARTED if restarted else DownReason.PEER_RESET
             self.new_attempt(now)

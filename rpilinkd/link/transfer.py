@@ -3,8 +3,11 @@
 It keeps the send and receive windows (window.py), the frames waiting for
 room in the window, and the ACKs and verdicts owed to the peer. A burst puts
 retransmissions first, then verdicts, then data and announcements, then an
-ACK if one is owed and nothing else carries it. Every link-up starts a new
-one: sequence numbers start over with the session.
+ACK if one is owed and nothing else carries it. An ACK owed for verdicts alone
+is held a little (``ACK_HOLD_S``) for our next burst to carry it: the verdict's
+sender waits for nothing, and a request-reply client sends its next message
+within that time, so a message costs two bursts, not three. Every link-up
+starts a new one: sequence numbers start over with the session.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from rpilinkd.link.stats import LinkStats
 from rpilinkd.link.window import InFlight, ReceiveWindow, RttEstimator, SendWindow, seq_diff
 
 ACK_DELAY_S = 0.1  # an owed ACK goes out with our next burst; only this late asks for the bus
+# An ACK owed for verdicts alone waits this long for a burst of ours to ride on; far
+# below the peer's retransmission floor (rto_min_ms, 10 ms by default)
+ACK_HOLD_S = 0.002
 TX_ERRORS_CAP = 256  # the counter saturates at bus-off, so a mended cable recovers
 
 
@@ -39,6 +45,7 @@ class Transfer:
         self.answers: deque[Frame] = deque()  # verdicts: they ride the peer's hand-over
         self.fast_resend: set[int] = set()
         self.ack_due: float | None = None  # an ACK is owed; it asks for the bus from then
+        self.ack_held_until: float | None = None  # an ACK owed for verdicts alone waits
         self.answer_due: float | None = None  # verdicts wait; they ask for the bus from then
         self.last_rx = self.last_tx = 0.0
         self.in_burst: list[int] = []  # sequence numbers of the last burst
@@ -80,13 +87,22 @@ class Transfer:
             or any(e.attempts < self.config.retries for e in self.window.due(now))
         )
 
+    def ack_ready(self, now: float) -> bool:
+        """Whether an owed ACK may go out now (one held for verdicts alone waits)."""
+        if self.ack_due is None:
+            return False
+        held = self.ack_held_until is not None and now < self.ack_held_until
+        return not held or bool(self.rx.held)  # a hole to report never waits
+
     def deadlines(self) -> list[float | None]:
-        """Keepalive, dead peer, owed ACK, owed verdicts, the next retransmission."""
+        """Keepalive, dead peer, owed ACK (held or asking), owed verdicts, the next
+        retransmission."""
         keepalive, dead = self.config.keepalive_ms / 1e3, self.config.dead_after_ms / 1e3
         return [
             self.last_tx + keepalive,
             self.last_rx + dead,
             self.ack_due,
+            self.ack_held_until if self.ack_due is not None else None,
             self.answer_due if self.answerable else None,
             self.window.next_deadline(),
         ]
@@ -119,11 +135,11 @@ class Transfer:
         answer_expected = bool(out)  # hellos and sequenced frames: all answered
         self.window.in_transit(self.in_burst)
         keepalive_due = now - self.last_tx >= self.config.keepalive_ms / 1e3
-        ack_owed = self.ack_due is not None
+        ack_owed = self.ack_ready(now)
         if (ack_owed and (not out or self.rx.held)) or (keepalive_due and not out):
             out.append(self._stamp(Frame(Kind.ACK, payload=SACK.pack(self.rx.sack())), session))
-        if out:
-            self.ack_due = None
+        if out:  # every frame carries the ACK
+            self.ack_due = self.ack_held_until = None
         if not self.answers:
             self.answer_due = None
         return answer_expected
@@ -169,9 +185,14 @@ class Transfer:
         return done
 
     def accept(self, frame: Frame, now: float) -> list[Frame]:
-        """Take a sequenced frame; returns those now in order. It is owed an ACK."""
+        """Take a sequenced frame; returns those now in order. It is owed an ACK, held
+        while it is owed for fresh verdicts alone."""
         ready, duplicate = self.rx.accept(frame)
         self.stats.duplicates += duplicate
+        holdable = frame.kind is Kind.VERDICT and not duplicate
         if self.ack_due is None:
             self.ack_due = now + ACK_DELAY_S
+            self.ack_held_until = now + ACK_HOLD_S if holdable else None
+        elif not holdable:
+            self.ack_held_until = None
         return ready

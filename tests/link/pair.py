@@ -11,7 +11,9 @@ message with accept().
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rpilinkd.config import LinkConfig
@@ -48,6 +50,9 @@ class LinkPair:
             ),
         }
         self._in_flight: list[tuple[float, int, str, bytes]] = []  # heap: (arrival, n, to, bytes)
+        self._actions: list[tuple[float, int, Callable[[], None]]] = []  # heap: see at()
+        self._order = itertools.count()
+        self.recorded: list[tuple[float, str, bytes]] | None = None  # see record()
         self._count = 0
         self._restarts: dict[str, float] = {}
         self._spins = 0
@@ -58,7 +63,14 @@ class LinkPair:
     def other(self, name: str) -> str:
         return "b" if name == "a" else "a"
 
+    def record(self) -> list[tuple[float, str, bytes]]:
+        """From now on, every frame put on the wire: (when, from, bytes)."""
+        self.recorded = []
+        return self.recorded
+
     def _transmit(self, source: str, frame: bytes) -> None:
+        if self.recorded is not None:
+            self.recorded.append((self.now, source, frame))
         f, rng = self.faults, self.rng
         if f.cut_at(self.now) or rng.random() < f.loss:
             return
@@ -74,8 +86,14 @@ class LinkPair:
             arrival = (self.now + delay, self._count, self.other(source), data)
             heapq.heappush(self._in_flight, arrival)
 
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        """Run ``action`` at ``when`` of link time (a client's next request, say)."""
+        heapq.heappush(self._actions, (when, next(self._order), action))
+
     def step(self) -> None:
         """Do everything due now, then jump the clock to the next deadline."""
+        while self._actions and self._actions[0][0] <= self.now:
+            heapq.heappop(self._actions)[2]()
         for name, end in self.ends.items():
             if name in self._restarts and self._restarts[name] <= self.now:
                 del self._restarts[name]
@@ -101,6 +119,7 @@ class LinkPair:
     def _next_time(self) -> float:
         candidates = [t for t in (e.get_timer() for e in self.ends.values()) if t is not None]
         candidates += list(self._restarts.values())
+        candidates += [when for when, _, _ in self._actions[:1]]
         if self._in_flight:
             candidates.append(self._in_flight[0][0])
         candidates += [self.now for end in self.ends.values() if end.wants_to_send(self.now)]

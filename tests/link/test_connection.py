@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -18,6 +19,7 @@ from rpilinkd.link import (
     MessageDelivered,
     PeerRestarted,
 )
+from rpilinkd.link.connection import ACK_HOLD_S
 from rpilinkd.link.events import DownReason
 from rpilinkd.link.frames import Flag, Frame, Kind
 from rpilinkd.link.hello import Hello
@@ -182,3 +184,84 @@ def test_a_deadline_handled_and_still_standing_waits_for_the_bus_not_the_clock()
     next_timer = a.get_timer()
     assert next_timer is not None
     assert next_timer > later
+
+
+def _parsed(recorded: list[tuple[float, str, bytes]]) -> list[tuple[float, str, Frame]]:
+    """What LinkPair.record() saw, parsed: (when, from, frame)."""
+    return [(when, source, Frame.from_bytes(data)) for when, source, data in recorded]
+
+
+def _quiet_pair() -> LinkPair:
+    """Up, a listener on b's port 7, and nothing left to send either way."""
+    pair = up_pair()
+    pair.ends["b"].bind(7)
+    pair.run_until(lambda: not any(e.wants_to_send(pair.now) for e in pair.ends.values()))
+    return pair
+
+
+def test_the_ack_of_a_verdict_rides_on_the_next_message() -> None:
+    """A request-reply client: the verdict's ACK waits ACK_HOLD_S, and the next message
+    (sent 1 ms after the verdict came: the wire takes 0.5 ms each way) carries it in
+    its ack field, so no ACK frame goes out on its own."""
+    pair = _quiet_pair()
+    a = pair.ends["a"]
+    recorded = pair.record()
+    start = pair.now
+
+    def ping() -> None:
+        a.send(7, b"ping", pair.now)
+
+    for i in range(3):
+        pair.at(start + i * 0.002, ping)
+    pair.run_until(lambda: len(events_of(pair, "a", MessageDelivered)) == 3)
+    pair.run_until(lambda: pair.now >= start + 0.01)
+    sent = [frame for _, source, frame in _parsed(recorded) if source == "a"]
+    verdicts = [frame for _, source, frame in _parsed(recorded) if source == "b"]
+    assert [f.kind for f in sent] == [Kind.DATA, Kind.DATA, Kind.DATA, Kind.ACK]
+    assert [f.kind for f in verdicts] == [Kind.VERDICT] * 3
+    assert [f.ack for f in sent[1:]] == [(v.seq + 1) & 0xFFFF for v in verdicts]
+
+
+def test_a_held_ack_goes_alone_once_the_hold_is_over() -> None:
+    pair = _quiet_pair()
+    a = pair.ends["a"]
+    recorded = pair.record()
+    a.send(7, b"ping", pair.now)
+    pair.run_until(lambda: any(f.kind is Kind.ACK for _, s, f in _parsed(recorded) if s == "a"))
+    ((verdict_at, _),) = [(t, e) for t, e in pair.events["a"] if isinstance(e, MessageDelivered)]
+    (sent_at,) = [when for when, s, f in _parsed(recorded) if s == "a" and f.kind is Kind.ACK]
+    assert sent_at - verdict_at == pytest.approx(ACK_HOLD_S, abs=1e-5)
+    pair.run_until(lambda: pair.now >= sent_at + 0.5)
+    verdicts = [f for _, s, f in _parsed(recorded) if s == "b" and f.kind is Kind.VERDICT]
+    assert len(verdicts) == 1  # acknowledged in time: never resent
+
+
+def test_an_ack_owed_for_data_or_a_duplicate_is_never_held() -> None:
+    """Only fresh verdicts are waited on: a DATA frame's sender awaits its verdict (which
+    carries the ACK at once), and a duplicate means the peer is resending already."""
+    pair = _quiet_pair()
+    a, b = pair.ends["a"], pair.ends["b"]
+    recorded = pair.record()
+    a.send(7, b"ping", pair.now)
+    pair.run_until(lambda: any(s == "b" for _, s, _ in recorded))
+    data_at = next(when for when, s, f in _parsed(recorded) if s == "a" and f.kind is Kind.DATA)
+    assert recorded[-1][0] - data_at < 0.001  # the verdict answered at the frame's arrival
+    verdict = next(f for _, s, f in _parsed(recorded) if s == "b" and f.kind is Kind.VERDICT)
+    pair.run_until(lambda: bool(events_of(pair, "a", MessageDelivered)))
+    a.receive_frame(replace(verdict, session=b.session).to_bytes(), pair.now)  # again
+    assert a.wants_to_send(pair.now)
+
+
+@pytest.mark.parametrize("duplicate", [0.0, 0.5])
+def test_two_sides_up_never_answer_each_others_hellos_without_end(duplicate: float) -> None:
+    """Both ends say HELLO at start, so HELLOs cross; a late copy then reached a side
+    already up, which answered it, and so did the other side, for ever: a HELLO turn of
+    the bus every millisecond while the link was up (only the leader answers now)."""
+    pair = LinkPair(LinkConfig(), seed=3, faults=WireFaults(duplicate=duplicate))
+    recorded = pair.record()
+    pair.run_until(pair.up, 5)
+    settled = pair.now + 0.05
+    pair.run_until(lambda: pair.now >= settled + 1.0)
+    late = _parsed([r for r in recorded if r[0] > settled])
+    hellos = [when for when, _, frame in late if frame.kind is Kind.HELLO]
+    assert hellos == []
