@@ -104,6 +104,9 @@ class Board:
         self._log_t: list[npt.NDArray[np.float64]] = []
         self._log_drive: list[U32] = []
         self._log_latch: list[U32] = []
+        # changes made by commands (one each), kept as numbers until the next wave
+        # event or pass: an array per command cost more than the command itself
+        self._now_log: list[tuple[float, int, int]] = []
         self.pass_state = (self.drive, self.latch)  # at the end of the last pass
         self._timed: list[tuple[float, int, int]] = []  # future latch writes (TRIG's end)
         self.advanced_us = 0.0  # the latest instant the pins were brought up to
@@ -127,7 +130,7 @@ class Board:
         """Apply every wave event up to ``now_us`` to the latch, logging each."""
         self.advanced_us = max(self.advanced_us, now_us)
         events = self.tx.take_until(now_us)
-        due = [w for w in self._timed if w[0] <= now_us]
+        due = [w for w in self._timed if w[0] <= now_us] if self._timed else None
         if due:
             self._timed = [w for w in self._timed if w[0] > now_us]
             times = np.concatenate([events.time, [w[0] for w in due]])
@@ -139,6 +142,7 @@ class Board:
             )
         if len(events.time) == 0:
             return
+        self._flush_now_log()  # they came before these events
         latches = fold_latch(self.latch, events.on, events.off)
         self._log_t.append(events.time)
         self._log_drive.append(np.full(len(latches), self.drive, np.uint32))
@@ -146,9 +150,15 @@ class Board:
         self.latch = int(latches[-1])
 
     def _log_now(self, now_us: float) -> None:
-        self._log_t.append(np.array([now_us]))
-        self._log_drive.append(np.array([self.drive], np.uint32))
-        self._log_latch.append(np.array([self.latch], np.uint32))
+        self._now_log.append((now_us, self.drive, self.latch))
+
+    def _flush_now_log(self) -> None:
+        if self._now_log:
+            times, drives, latches = zip(*self._now_log, strict=True)
+            self._log_t.append(np.array(times, np.float64))
+            self._log_drive.append(np.array(drives, np.uint32))
+            self._log_latch.append(np.array(latches, np.uint32))
+            self._now_log = []
 
     @property
     def timed_writes(self) -> bool:
@@ -158,10 +168,11 @@ class Board:
     @property
     def pins_moved(self) -> bool:
         """Whether any pin changed since the last pass."""
-        return bool(self._log_t)
+        return bool(self._log_t or self._now_log)
 
     def take_log(self) -> tuple[npt.NDArray[np.float64], U32, U32]:
         """The changes since the last pass (times, drive masks, latches)."""
+        self._flush_now_log()
         if not self._log_t:
             empty = np.zeros(0, np.uint32)
             return np.zeros(0), empty, empty

@@ -8,6 +8,7 @@ blocking code (``with ThreadedSimulator(SimConfig()) as sim``), or as the
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import sys
@@ -120,7 +121,7 @@ class Simulator:
         self._control: ControlServer | None = None
         self.started_at = 0.0
         self.pass_seconds = 0.0
-        self.commands: dict[str, int] = {}
+        self._command_counts: collections.Counter[int] = collections.Counter()
 
     # -- the machine commands run on -------------------------------------------------
 
@@ -178,8 +179,7 @@ class Simulator:
         self.clock.stir()
         handler = ALL_HANDLERS.get(cmd)
         board.stats["commands"] += 1
-        name = COMMAND_NAMES.get(cmd, str(cmd))
-        self.commands[name] = self.commands.get(name, 0) + 1
+        self._command_counts[cmd] += 1
         if handler is None:
             return Err.UNKNOWN_COMMAND
         return handler(Call(self, board, cmd, p1, p2, ext))
@@ -278,6 +278,10 @@ class Simulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    def commands(self) -> dict[str, int]:
+        """How often each command ran, by name."""
+        return {COMMAND_NAMES.get(c, str(c)): n for c, n in self._command_counts.items()}
+
     def stats(self) -> dict[str, Any]:
         uptime = time.monotonic() - self.started_at if self.started_at else 0.0
         boards = {}
@@ -306,7 +310,7 @@ class Simulator:
             "faults_injected": dict(self.faults.injected),
             "passes": self.sampler.passes,
             "pass_load": round(self.pass_seconds / uptime, 4) if uptime else 0.0,
-            "commands": dict(self.commands),
+            "commands": self.commands(),
         }
 
     def reset_stats(self) -> None:
@@ -318,7 +322,7 @@ class Simulator:
             board.tx.waves_started = 0
             for key in board.stats:
                 board.stats[key] = 0
-        self.commands.clear()
+        self._command_counts.clear()
         self.sampler.passes = 0
         self.pass_seconds = 0.0
         self.started_at = time.monotonic()

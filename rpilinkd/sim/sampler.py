@@ -98,17 +98,19 @@ class Sampler:
         times, side_a, side_b = self._replay(a, b, t0, t_end)
         wires = self._wires()
         crossings = self._crossings(wires)
-        names = {w.a: w.name for w in wires}
-        self._count_shorts(shorts(crossings["a"], side_a, side_b, names), times, t_end)
-        if self.vcd is not None:
-            self.vcd.record(times, wire_values(wires, side_a, side_b))
         window = Window(t0, t_end, times, glitches, flips)
         for name, board, (x, y) in (("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))):
-            pins = {w.name: (w.a if name == "a" else w.b) for w in wires}
+            faulted = glitches or flips  # only they need the pins by wire name
+            pins = {w.name: (w.a if name == "a" else w.b) for w in wires} if faulted else {}
             resolved = functools.partial(resolve, crossings[name], x, y)
             if isinstance(board, PioBoard):  # a simulated Pi 5's PIO reads the wires itself
                 board.observe(times, resolved(), t_end)
             self._sample(board, window, resolved, x.drive, pins)
+        # the reports are out: the emulator's own bookkeeping waits till then
+        names = {w.a: w.name for w in wires}
+        self._count_shorts(shorts(crossings["a"], side_a, side_b, names), times, t_end)
+        if self.vcd is not None:
+            self.vcd.record(times, wire_values(wires, side_a, side_b))
         self.last_us = t_end
         self.passes += 1
 
