@@ -170,6 +170,11 @@ class Board:
         """Whether any pin changed since the last pass."""
         return bool(self._log_t or self._now_log)
 
+    @property
+    def changes_logged(self) -> int:
+        """How many pin changes wait for the next pass."""
+        return sum(map(len, self._log_t)) + len(self._now_log)
+
     def take_log(self) -> tuple[npt.NDArray[np.float64], U32, U32]:
         """The changes since the last pass (times, drive masks, latches)."""
         self._flush_now_log()

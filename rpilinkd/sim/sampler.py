@@ -95,11 +95,15 @@ class Sampler:
             self.passes += 1
             self.quiet_passes += 1
             return
+        # each Pi's alert thread runs on its own; here one board waits for the other's
+        # sampling, so the one the other drove most (the burst's receiver) goes first
+        a_first = b.changes_logged >= a.changes_logged
         times, side_a, side_b = self._replay(a, b, t0, t_end)
         wires = self._wires()
         crossings = self._crossings(wires)
         window = Window(t0, t_end, times, glitches, flips)
-        for name, board, (x, y) in (("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))):
+        order = [("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))]
+        for name, board, (x, y) in order if a_first else order[::-1]:
             faulted = glitches or flips  # only they need the pins by wire name
             pins = {w.name: (w.a if name == "a" else w.b) for w in wires} if faulted else {}
             resolved = functools.partial(resolve, crossings[name], x, y)

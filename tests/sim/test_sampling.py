@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pigpio
 import pytest
 
+from rpilinkd.pigpio_protocol import MODE_OUTPUT
 from rpilinkd.sim import SimConfig, ThreadedSimulator
+from rpilinkd.sim.core import Simulator
 
 D0 = 16
 PULSES = 200
@@ -53,3 +56,38 @@ def test_a_pulse_shorter_than_a_sample_is_sometimes_missed(seed: int) -> None:
 @pytest.mark.parametrize(("sample_us", "seed"), [(5, 1), (5, 2), (1, 3), (10, 4)])
 def test_a_pulse_held_two_periods_is_never_missed(sample_us: int, seed: int) -> None:
     assert count_pulses_seen(sample_us=sample_us, width_us=2 * sample_us, seed=seed) == PULSES
+
+
+def test_a_pass_reports_to_the_receiver_of_a_burst_first() -> None:
+    """Two Pis sample at once; the emulator samples one board after the other, so the
+    board the other drove most (a burst's receiver, whose daemon waits for it) goes
+    first and its reports are not held up by the sender's sampling."""
+    sim = Simulator(SimConfig(seed=5))
+    a, b = sim.boards["a"], sim.boards["b"]
+    to_b, to_a = sim.base_wires[0], sim.base_wires[1]  # a drives the first, b the second
+    order: list[str] = []
+
+    def sink_of(name: str) -> Callable[[bytes], bool]:
+        def sink(_: bytes) -> bool:
+            order.append(name)
+            return True
+
+        return sink
+
+    for board, listens in ((a, to_a.a), (b, to_b.b)):
+        handle = board.open_handle(sink_of(board.name), None, 0)
+        assert handle is not None
+        board.handles[handle].bits, board.handles[handle].running = 1 << listens, True
+    a.set_mode(to_b.a, MODE_OUTPUT, 10.0)
+    b.set_mode(to_a.b, MODE_OUTPUT, 10.0)
+    sim.sampler.run(100.0)
+    for burst_sender, receiver in ((a, "b"), (b, "a")):
+        order.clear()
+        start = sim.sampler.last_us
+        pin = to_b.a if burst_sender is a else to_a.b
+        other = b if burst_sender is a else a
+        for k in range(10):  # the burst: ten edges held 20 µs each
+            burst_sender.write(pin, (k + 1) % 2, start + 10 + 20 * k)
+        other.write(to_a.b if other is b else to_b.a, 1, start + 50)  # one edge back
+        sim.sampler.run(start + 400)
+        assert order == [receiver, burst_sender.name]
