@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,3 +110,24 @@ def test_a_daemon_told_the_wrong_period_says_so(tmp_path: Path) -> None:
         assert logging.getLevelName(logging.WARNING) in line
     finally:
         system.stop()
+
+
+def test_deciding_imports_nothing_on_the_way() -> None:
+    """The check decides in the middle of a link's first messages: np.percentile there
+    imported numpy.ma on first use, an 11 ms stall (a 64 B round trip of 17 ms instead of
+    5 in every benchmark's first messages), and more on a Pi."""
+    code = (
+        "import sys, numpy as np\n"
+        "from rpilinkd.config import BusConfig\n"
+        "from rpilinkd.phy.codec import BusTiming\n"
+        "from rpilinkd.phy.sampling import GAPS_NEEDED, SamplePeriodCheck\n"
+        "check = SamplePeriodCheck(BusTiming.from_config(BusConfig()), 'here')\n"
+        "before = set(sys.modules)\n"
+        "check.feed(np.arange(0, 10 * (GAPS_NEEDED + 1), 10, dtype=np.uint32))\n"
+        "assert check.done\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
