@@ -67,7 +67,7 @@ class AlertThread:
             at = np.concatenate([self._at, at])
             level = np.concatenate([self._level, level])
             changed = np.concatenate([self._changed, changed])
-        overwritten = int(np.searchsorted(at, now_us - self.buffer_ms * 1000.0))
+        overwritten = int(at.searchsorted(now_us - self.buffer_ms * 1000.0))
         if overwritten:  # a whole ring behind: the DMA wrote over them
             self.lost += overwritten
             at, level, changed = at[overwritten:], level[overwritten:], changed[overwritten:]

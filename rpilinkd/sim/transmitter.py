@@ -172,6 +172,6 @@ class Transmitter:
                 np.concatenate([c.on for c in chunks]),
                 np.concatenate([c.off for c in chunks]),
             )
-        cut = int(np.searchsorted(events.time, t, side="right"))
+        cut = int(events.time.searchsorted(t, side="right"))
         self._pending = Events(events.time[cut:], events.on[cut:], events.off[cut:])
         return Events(events.time[:cut], events.on[:cut], events.off[:cut])
