@@ -107,6 +107,7 @@ class PigpiodClient:
                 _, future = self._pending.popleft()
                 if not future.done():
                     future.set_exception(error)
+                    future.exception()  # seen: a caller gone meanwhile leaves no warning
 
     def _settle(self, reply: bytes) -> None:
         if not self._pending:
@@ -138,8 +139,8 @@ class PigpiodClient:
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[int]] = []
         for cmd, _, _, _ in requests:
+            # no done callback: one per reply cost a turn of the event loop each
             future: asyncio.Future[int] = loop.create_future()
-            future.add_done_callback(_retrieve)
             self._pending.append((cmd, future))
             futures.append(future)
         self._writer.write(b"".join(pack_request(*request) for request in requests))
@@ -212,12 +213,6 @@ class Unchecked:
     async def check(self, client: PigpiodClient) -> list[int]:
         """Raises: PigpioCommandError for a refusal, as :meth:`PigpiodClient.results`."""
         return await client.results(self.requests, self.futures)
-
-
-def _retrieve(future: asyncio.Future[int]) -> None:
-    """Mark a reply's error as seen: a cancelled caller must not leave a warning behind."""
-    if not future.cancelled():
-        future.exception()
 
 
 class ReportStream:
