@@ -29,8 +29,9 @@ import numpy as np
 import numpy.typing as npt
 
 from rpilinkd.pigpio_protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPORT_FORMAT
-from rpilinkd.sim.board import Board, GlitchFilter, NotifyHandle
+from rpilinkd.sim.board import Board, NotifyHandle
 from rpilinkd.sim.faults import Faults
+from rpilinkd.sim.glitch import filters_steady, glitch_filter
 from rpilinkd.sim.pio_board import PioBoard
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wires import Crossing, Flags, Side, Wire, resolve, shorts, wire_values
@@ -270,9 +271,9 @@ class Sampler:
             if not driving[j] & bit:
                 level[j] ^= bit
                 self.faults.injected["flips"] += 1
-        if not _filters_steady(board.glitch, level):
+        if not filters_steady(board.glitch, level):
             for gpio, state in board.glitch.items():
-                level = _glitch_filter(gpio, state, at, level, t_end)
+                level = glitch_filter(gpio, state, at, level, t_end)
         if self.faults.drop_batch(board.name):
             board.stats["batches_dropped"] += 1
             self.last_level[board.name] = int(level[-1])
@@ -363,40 +364,3 @@ def _merged(t0: float, a: F64, b: F64) -> F64:
     distinct[0] = True
     np.not_equal(times[1:], times[:-1], out=distinct[1:])
     return times[distinct]
-
-
-def _filters_steady(filters: dict[int, GlitchFilter], level: U32) -> bool:
-    """Whether every filtered bit holds its filter's level all pass, nothing pending (most
-    passes): then no filter changes anything, and one check does for them all."""
-    if any(state.value < 0 or state.candidate != state.value for state in filters.values()):
-        return False
-    held = sum(state.value << gpio for gpio, state in filters.items())
-    bits = np.uint32(sum(1 << gpio for gpio in filters))
-    return not np.count_nonzero((level ^ np.uint32(held)) & bits)
-
-
-def _glitch_filter(gpio: int, state: GlitchFilter, at: F64, level: U32, t_end: float) -> U32:
-    """pigpio's glitch filter on one bit: a new level counts once steady for ``steady_us``."""
-    bit = np.uint32(1 << gpio)
-    raw = ((level >> np.uint32(gpio)) & np.uint32(1)).astype(np.int64)
-    if state.value < 0:
-        state.value = state.candidate = int(raw[0])
-        state.since_us = float(at[0])
-    if state.value == state.candidate and not np.count_nonzero(raw != state.value):
-        return level  # steady all pass (most passes): nothing to filter
-    start_value = state.value
-    value, candidate, since = state.value, state.candidate, state.since_us
-    accepted: list[tuple[float, int]] = []
-    for j in (raw != np.concatenate(([candidate], raw[:-1]))).nonzero()[0].tolist():
-        if candidate != value and at[j] >= since + state.steady_us:
-            accepted.append((since + state.steady_us, candidate))
-            value = candidate
-        candidate, since = int(raw[j]), float(at[j])
-    if candidate != value and t_end >= since + state.steady_us:
-        accepted.append((since + state.steady_us, candidate))
-        value = candidate
-    filtered = np.full(len(level), start_value, np.uint32)
-    for when, new in accepted:
-        filtered[at.searchsorted(when, side="left") :] = new
-    state.value, state.candidate, state.since_us = value, candidate, since
-    return (level & ~bit) | (filtered << np.uint32(gpio))
