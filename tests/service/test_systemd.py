@@ -46,6 +46,11 @@ def test_ready_then_watchdog_through_notify_socket(tmp_path: Path, sim: Child) -
             deadline = time.monotonic() + 20
             while "STOPPING=1" not in messages and time.monotonic() < deadline:
                 messages.append(notify.recv(4096).decode())
+            # an impatient supervisor: SIGTERM again and again while the daemon winds
+            # down; once its loop was gone, one of them killed it (exit -15, seen under load)
+            while daemon.proc.poll() is None and time.monotonic() < deadline:
+                daemon.signal(15)
+                time.sleep(0.001)
         finally:
             code = daemon.stop()
     assert messages[0].startswith("READY=1\nSTATUS=link ")
