@@ -170,16 +170,18 @@ class Encoder:
     def encode(self, frames: Sequence[bytes]) -> U32:
         masks, timing = self.masks, self.timing
         unit_bytes = masks.width // 8
-        lengths = np.fromiter(map(len, frames), np.int64, len(frames))
-        if (lengths % (2 * unit_bytes)).any():
+        # (plain Python over the frames, array methods: a burst is often one small frame,
+        # where numpy's module functions cost more than the work)
+        if any(len(frame) % (2 * unit_bytes) for frame in frames):
             raise ValueError("frames must be whole numbers of unit pairs (whole 32-bit words)")
+        lengths = np.fromiter(map(len, frames), np.int64, len(frames))
         data = np.frombuffer(b"".join(frames), np.uint8)
         if self.pairs is not None:  # one lookup per byte pair (take: far faster than [...])
-            rows = np.take(self.pairs, data.view("<u2"), axis=0).reshape(-1, 3)
+            rows = self.pairs.take(data.view("<u2"), axis=0).reshape(-1, 3)
         else:
             units = units_of(data, masks.width).astype(np.intp)  # 32-bit numpy: take
-            rising = np.take(self.rising, units[0::2], axis=0)
-            falling = np.take(self.falling, units[1::2], axis=0)
+            rising = self.rising.take(units[0::2], axis=0)
+            falling = self.falling.take(units[1::2], axis=0)
             rows = np.concatenate([rising, falling], axis=1).reshape(-1, 3)
         out = np.empty((len(rows) + len(frames), 3), np.uint32)
         idle = (0, masks.data | masks.stb_out | masks.frm_out, timing.gap_us)  # all low after
@@ -201,9 +203,9 @@ def encode(frames: Sequence[bytes], masks: Masks, timing: BusTiming) -> U32:
 
 def _runs(values: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
     """(value, how many) for each run of equal consecutive values."""
-    if not len(values):
-        return []
-    starts = np.flatnonzero(np.diff(values)) + 1
+    if len(values) < 2:
+        return [(int(values[0]), 1)] if len(values) else []
+    starts = np.diff(values).nonzero()[0] + 1
     edges = np.concatenate(([0], starts, [len(values)]))
     return [(int(values[a]), int(b - a)) for a, b in itertools.pairwise(edges)]
 
