@@ -52,6 +52,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+PROBE_LOOPS = 300_000
+
+
+def speed_probe_ms() -> float:
+    """Milliseconds for a fixed piece of interpreter work, best of three: this shared
+    host's speed drifts by half within an hour, so figures compare only at like speeds."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i * i % 7
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1e3, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/bench",
@@ -66,6 +82,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(unknown)}; known: {', '.join(suites())}")
     report: dict[str, Any] = {"machine": machine()}
+    report["machine"]["speed_probe_ms_at_start"] = speed_probe_ms()
     for name in chosen:
         module = importlib.import_module(name)
         if not args.json:
@@ -79,13 +96,15 @@ def main() -> int:
             for key, value in figures.items():
                 shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
                 print(f"  {key:<{width}}  {shown}")
+    report["machine"]["speed_probe_ms_at_end"] = speed_probe_ms()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         m = report["machine"]
         print(
             f"(machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
-            f"load {m['load_1min_at_start']})"
+            f"load {m['load_1min_at_start']}, speed probe {m['speed_probe_ms_at_start']} ms "
+            f"at the start and {m['speed_probe_ms_at_end']} at the end: lower is faster)"
         )
     return 0
 
