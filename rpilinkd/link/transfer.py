@@ -102,7 +102,7 @@ class Transfer:
             self.last_tx + keepalive,
             self.last_rx + dead,
             self.ack_due,
-            self.ack_held_until if self.ack_due is not None else None,
+            self.ack_held_until,  # set only while an ACK is owed
             self.answer_due if self.answerable else None,
             self.window.next_deadline(),
         ]

@@ -172,9 +172,10 @@ class Encoder:
         unit_bytes = masks.width // 8
         # (plain Python over the frames, array methods: a burst is often one small frame,
         # where numpy's module functions cost more than the work)
-        if any(len(frame) % (2 * unit_bytes) for frame in frames):
+        sizes = [len(frame) for frame in frames]
+        if any(size % (2 * unit_bytes) for size in sizes):
             raise ValueError("frames must be whole numbers of unit pairs (whole 32-bit words)")
-        lengths = np.fromiter(map(len, frames), np.int64, len(frames))
+        lengths = np.array(sizes, np.int64)
         data = np.frombuffer(b"".join(frames), np.uint8)
         if self.pairs is not None:  # one lookup per byte pair (take: far faster than [...])
             rows = self.pairs.take(data.view("<u2"), axis=0).reshape(-1, 3)
