@@ -130,7 +130,11 @@ class Simulator:
         return self.wall_us() if self._acting_at is None else self._acting_at
 
     def wall_us(self) -> float:
-        return (time.monotonic_ns() - self._t0_ns) / 1000.0
+        return self.us_of(time.monotonic_ns())
+
+    def us_of(self, monotonic_ns: int) -> float:
+        """A time.monotonic_ns instant on the emulator's clock."""
+        return (monotonic_ns - self._t0_ns) / 1000.0
 
     def act_at(self, board: Board, at_us: float | None) -> float:
         """Commands act at ``at_us`` from now on (see Session.serve), or at now

@@ -24,6 +24,7 @@ from rpilinkd.pigpio_protocol import (
     pack_reply,
 )
 from rpilinkd.sim.board import Board
+from rpilinkd.sim.stamped import StampedListener, StampedSocket, listener
 
 _LOGGER = logging.getLogger(__name__)
 #: a report stream whose reader lags this far behind loses reports (counted);
@@ -49,6 +50,7 @@ class Executor(Protocol):
     def wall_us(self) -> float: ...
     async def delay(self, seconds: float) -> None: ...
     def act_at(self, board: Board, at_us: float | None) -> float: ...
+    def us_of(self, monotonic_ns: int) -> float: ...
 
 
 class Session:
@@ -60,12 +62,15 @@ class Session:
         board: Board,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        stamped: StampedSocket | None = None,
     ) -> None:
         self.machine = machine
+        self.stamped = stamped  # knows when the bytes read arrived
         self.board = board
         self.reader = reader
         self.writer = writer
         self._acting_at = 0.0  # the instant the command being run acts at (see serve)
+        self._done_at = 0.0  # when the commands read so far were done (pigpiod's thread)
 
     def sink(self, data: bytes) -> bool:
         """Write reports; False (dropped) if the peer is gone or hopelessly behind."""
@@ -82,17 +87,18 @@ class Session:
         A delay (MICS, MILS) holds this connection's later requests, as it holds the
         pigpiod thread that serves the socket; other connections run on.
 
-        pigpiod runs a pipelined batch in tens of µs; Python takes 0.1-0.5 ms and
-        wakes from a delay 0.1-1 ms late. So the commands of one read act at the
-        instants pigpiod's would: the first when it came, each next ``COMMAND_US``
-        later, and those after a delay from its end (never before what a pass has
-        sampled, nor after now: see Simulator.act_at)."""
+        pigpiod runs a pipelined batch in tens of µs; Python takes 0.1-0.5 ms, wakes
+        from a delay 0.1-1 ms late, and reads a batch that came during a pass only
+        after it. So the commands of one read act at the instants pigpiod's would:
+        the first when it came (the kernel's receive stamp: sim/stamped.py), each next
+        ``COMMAND_US`` later, and those after a delay from its end (never before what
+        a pass has sampled, nor after now: see Simulator.act_at)."""
         held = b""
         try:
             while chunk := await self.reader.read(READ_CHUNK):
                 held += chunk
                 replies: list[bytes] = []
-                self._act_from(self.machine.wall_us())
+                self._act_from(self._arrived_us())
                 while len(held) >= REQUEST.size:
                     cmd, p1, p2, p3 = REQUEST.unpack_from(held)
                     if p3 >= MAX_EXTENSION:
@@ -113,6 +119,7 @@ class Session:
                     replies.append(pack_reply(cmd, p1, p2, self._run(cmd, p1, p2, ext)))
                     self._act_from(self._acting_at + COMMAND_US)
                 self._write(replies)
+                self._done_at = self._acting_at
                 self._act_from(None)
         except ConnectionError:
             pass  # the client went away
@@ -120,6 +127,16 @@ class Session:
             self._act_from(None)
             self.board.close_handles_of(self)
             self.close()
+
+    def _arrived_us(self) -> float:
+        """When the bytes just read came (now, if the kernel did not say), yet not
+        before the commands read earlier were done: pigpiod's thread runs a socket's
+        commands in order, so a batch sent during a MICS waits for its end."""
+        wall = self.machine.wall_us()
+        arrived_ns = self.stamped.arrived_ns if self.stamped is not None else None
+        if arrived_ns is None:
+            return wall
+        return min(wall, max(self.machine.us_of(arrived_ns), self._done_at))
 
     async def _delay(self, micros: float) -> None:
         """Wait, then act from the delay's end."""
@@ -159,21 +176,22 @@ class BoardServer:
         self.port = port
         self.sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
+        self._listener: StampedListener | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections = 0
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(
-            self._accept, self.host, self.port, reuse_address=True
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._listener = listener(self.host, self.port)
+        self._server = await asyncio.start_server(self._accept, sock=self._listener)
+        self.port = self._listener.getsockname()[1]
         return self.port
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:  # pigpiod sets TCP_NODELAY on every connection
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        session = Session(self.machine, self.board, reader, writer)
+        stamped = self._listener.claim(sock.fileno()) if self._listener and sock else None
+        session = Session(self.machine, self.board, reader, writer, stamped)
         if self._server is None:  # accepted just as pigpiod went away
             session.close()
             return
@@ -199,4 +217,5 @@ class BoardServer:
                 await asyncio.wait(self._tasks, timeout=STOP_WAIT_S)
             await self._server.wait_closed()
             self._server = None
+            self._listener = None
         self.sessions.clear()

@@ -138,6 +138,57 @@ def test_what_follows_a_delay_acts_at_its_end_however_late_python_is(
         assert all(2000 <= width <= 2015 for width in widths), widths
 
 
+def test_commands_act_when_they_came_even_while_the_emulator_is_busy(
+    sim: ThreadedSimulator,
+) -> None:
+    """pigpiod serves each socket in its own thread; the emulator's one thread may be
+    in a pass when a batch comes. The kernel's receive stamp says when it came, and
+    the commands act then: TICK answers the instant it was sent, not when it was read."""
+    blocked = threading.Event()
+
+    def busy() -> None:
+        blocked.set()
+        time.sleep(0.2)  # the emulator's loop, stuck in a long pass
+
+    with raw(sim) as sock:
+        stuck = threading.Thread(target=sim._call, args=(busy,))
+        stuck.start()
+        assert blocked.wait(5)
+        sent_first = time.monotonic()
+        first = struct.unpack("<I", request(sock, Cmd.TICK)[12:])[0]
+        sent_second = time.monotonic()
+        second = struct.unpack("<I", request(sock, Cmd.TICK)[12:])[0]
+        stuck.join()
+    elapsed_us = (sent_second - sent_first) * 1e6
+    assert elapsed_us > 150_000  # the first reply waited for the loop
+    assert abs((second - first) - elapsed_us) < 50_000  # read late, acted on time
+
+
+def test_a_batch_that_comes_during_a_delay_acts_after_it(sim: ThreadedSimulator) -> None:
+    """A WRITE sent while the MICS before it still runs acts at the MICS's end, as
+    pigpiod's thread runs it: not when it came (that overtook the delay and made
+    frames end early: damaged), nor when Python gets to it (0.1-1 ms late)."""
+    with raw(sim, "b") as stream, raw(sim, "b") as b, raw(sim, "a") as a:
+        handle = result(request(stream, Cmd.NOIB))
+        assert result(request(b, Cmd.NB, handle, 1 << 16)) == 0
+        batch = [(Cmd.WRITE, 16, 1), (Cmd.MICS, 3000, 0)]
+        a.sendall(b"".join(struct.pack("<IIII", cmd, p1, p2, 0) for cmd, p1, p2 in batch))
+        time.sleep(0.001)  # the MICS is running
+        a.sendall(struct.pack("<IIII", Cmd.WRITE, 16, 0, 0))
+        for _ in range(3):
+            receive(a)
+        edges: list[int] = []
+        while len(edges) < 2:
+            record = b""
+            while len(record) < 12:
+                record += stream.recv(12 - len(record))
+            _seqno, flags, tick, level = struct.unpack("<HHII", record)
+            rising = not edges
+            if flags == 0 and (level >> 16 & 1) == rising:
+                edges.append(tick)
+    assert 3000 <= (edges[1] - edges[0]) & 0xFFFFFFFF <= 3015
+
+
 def test_an_extension_of_64_kib_closes_the_socket(sim: ThreadedSimulator) -> None:
     with raw(sim) as sock:
         sock.sendall(struct.pack("<IIII", Cmd.WVAG, 0, 0, 65536))
