@@ -21,7 +21,7 @@ from typing import Any
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.events import LinkStatus
-from rpilinkd.link import Connection, DeliveryFailed, LinkDown, LinkState, MessageDelivered
+from rpilinkd.link import Connection, LinkDown, LinkState
 from rpilinkd.link.arbiter import Role
 from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
 from rpilinkd.link.events import DownReason
@@ -69,7 +69,6 @@ class LinkDriver:
         self.paused_until: float | None = None  # while the pins are lent out
         self.pins_free = False  # paused, and the backend session is over: a borrower may go
         self._bus_state = ""
-        self._verdicts = False  # a send's verdict went up since the last turn
         self.resync = LineResync(phy, clock)
 
     def wake(self) -> None:
@@ -276,9 +275,10 @@ class LinkDriver:
             await self._pump()
 
     async def _pump(self) -> None:
-        if self._verdicts:  # the senders hear first: their replies are queued behind us
-            self._verdicts = False
-            await asyncio.sleep(0)
+        # The bus goes first: the replies to the senders of verdicts that just came wait
+        # for this turn, whose writes (the acknowledgement of the grant that came with
+        # them) are then on their way. A client that sends again at once finds the
+        # daemon free: replying first, its next message waited behind this turn.
         bus, connection = self.bus, self.connection
         assert bus is not None
         self._wake.clear()  # a wake from here on (the receiver runs meanwhile) is kept
@@ -367,7 +367,6 @@ class LinkDriver:
     def _drain_connection(self, now: float) -> None:
         while (event := self.connection.next_event()) is not None:
             self.on_event(event, now)
-            self._verdicts |= isinstance(event, MessageDelivered | DeliveryFailed)
             lost_peer = isinstance(event, LinkDown) and event.reason not in (
                 DownReason.BUS_LOST,
                 DownReason.STOPPED,
