@@ -32,13 +32,14 @@ class StampedSocket(socket.socket):
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data, ancillary, _, _ = self.recvmsg(bufsize, _ANCILLARY_SPACE, flags)
+        self.arrived_ns = None  # a read without a stamp acts when read, never on an old one
         for level, kind, payload in ancillary:
             layout = _TIMESPEC.get(len(payload))
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and layout is not None:
                 seconds, nanos = layout.unpack(payload)
                 # the stamp is CLOCK_REALTIME; the emulator keeps time.monotonic
-                self.arrived_ns = seconds * 1_000_000_000 + nanos - time.time_ns()
-                self.arrived_ns += time.monotonic_ns()
+                realtime_ns = seconds * 1_000_000_000 + nanos
+                self.arrived_ns = realtime_ns - time.time_ns() + time.monotonic_ns()
         return data
 
 
