@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -122,11 +121,7 @@ def _run(args: argparse.Namespace) -> int:
         from rpilinkd.service.release import release_pins  # noqa: PLC0415
 
         return asyncio.run(release_pins(config))
-    code = asyncio.run(run(config))  # a ConfigError found while building services exits 2 too
-    # stopped, and the loop's handlers gone: a second SIGTERM (an impatient supervisor)
-    # must not turn the clean exit into a kill while the interpreter winds down
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    return code
+    return asyncio.run(run(config))  # a ConfigError found while building services exits 2 too
 
 
 if __name__ == "__main__":

@@ -125,7 +125,21 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
         async with asyncio.timeout(10):
             await asyncio.gather(*tasks, return_exceptions=True)
     stopped.cancel()
+    _ignore_further_stops(loop)
     return 1 if crashed else 0
+
+
+def _ignore_further_stops(loop: asyncio.AbstractEventLoop) -> None:
+    """Stopped: an impatient supervisor's next SIGTERM must not turn the clean exit into
+    a kill. The loop restores SIGTERM's default (death) when it closes, and the
+    interpreter winds down after that: ignore it from here, with no moment between
+    the loop's handler and SIG_IGN where one could land (it waits, blocked)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _optional_services(daemon: Daemon) -> list[Service]:

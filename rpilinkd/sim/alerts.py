@@ -10,7 +10,10 @@ reported, and nothing says so. That is what this models, per board:
 
 * each pass may turn at most ``rate`` x (time since the last pass) changed
   samples into reports; the rest wait, in order (reports come late);
-* a waiting sample older than the ring is lost (counted, never reported).
+* a waiting sample older than the ring is lost (counted, never reported);
+* a pass that comes late because the emulator itself was starved (a loaded
+  machine, not a loaded Pi) brings its samples late but loses none: a starved
+  alert thread is modelled on purpose (``stalled_until_us``, the ``stall`` action).
 
 ``rate = 0`` switches the ceiling off (an idealised pigpiod).
 """
@@ -64,13 +67,14 @@ class AlertThread:
         if self.rate <= 0 and not len(self._at):
             return at, level, changed
         if len(self._at):
-            at = np.concatenate([self._at, at])
-            level = np.concatenate([self._level, level])
-            changed = np.concatenate([self._changed, changed])
-        overwritten = int(at.searchsorted(now_us - self.buffer_ms * 1000.0))
-        if overwritten:  # a whole ring behind: the DMA wrote over them
+            # only samples that already waited can be a whole ring behind (the DMA wrote
+            # over them): a pass that is late because the emulator was starved (a loaded
+            # machine) is late for this pass's samples, not pigpiod falling behind
+            overwritten = int(self._at.searchsorted(now_us - self.buffer_ms * 1000.0))
             self.lost += overwritten
-            at, level, changed = at[overwritten:], level[overwritten:], changed[overwritten:]
+            at = np.concatenate([self._at[overwritten:], at])
+            level = np.concatenate([self._level[overwritten:], level])
+            changed = np.concatenate([self._changed[overwritten:], changed])
         budget = len(at) if self.rate <= 0 else int(self.rate * span / 1e6)
         done = min(len(at), budget)
         self._at, self._level, self._changed = at[done:], level[done:], changed[done:]

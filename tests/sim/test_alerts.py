@@ -38,6 +38,27 @@ def test_above_it_reports_come_late_in_order_then_are_lost_with_the_ring() -> No
     assert levels[-1] == len(levels) - 1  # in time order until the ring moved past the rest
 
 
+def test_a_pass_the_emulator_ran_late_brings_its_samples_late_but_loses_none() -> None:
+    """The emulator starved by a loaded machine is not pigpiod starved: a pass 500 ms
+    late (past the 120 ms ring) reports every change it holds."""
+    thread = AlertThread(rate=400_000, buffer_ms=120)
+    thread.process(*changes(0, 0), now_us=0)
+    out = thread.process(*changes(1000, 100, 1000.0), now_us=500_000)
+    assert len(out[0]) == 100
+    assert thread.lost == 0
+
+
+def test_a_stalled_alert_thread_loses_what_the_ring_overwrote() -> None:
+    thread = AlertThread(rate=400_000, buffer_ms=120)
+    thread.process(*changes(0, 0), now_us=0)
+    thread.stalled_until_us = 300_000  # a busy Pi: no report for 300 ms
+    for now in range(1000, 300_000, 1000):
+        assert not len(thread.process(*changes(now - 1000, 1), now_us=now)[0])
+    out = thread.process(*changes(299_000, 1), now_us=300_000)
+    assert thread.lost == 180  # the changes at 0-179 ms: older than 300 ms less the ring
+    assert len(out[0]) == 300 - thread.lost
+
+
 def test_rate_zero_is_an_ideal_pigpiod() -> None:
     thread = AlertThread(rate=0)
     thread.process(*changes(0, 0), now_us=0)
