@@ -178,10 +178,15 @@ def test_a_batch_that_comes_during_a_delay_acts_after_it(sim: ThreadedSimulator)
     with raw(sim, "b") as stream, raw(sim, "b") as b, raw(sim, "a") as a:
         handle = result(request(stream, Cmd.NOIB))
         assert result(request(b, Cmd.NB, handle, 1 << 16)) == 0
-        batch = [(Cmd.WRITE, 16, 1), (Cmd.MICS, 3000, 0)]
+        # long enough that the second WRITE comes during it on a loaded machine too (a
+        # 3 ms delay was over before a starved test thread sent it: 9.1 ms apart)
+        delay_us = 100_000
+        batch = [(Cmd.WRITE, 16, 1), (Cmd.MICS, delay_us, 0)]
+        sent = time.monotonic()
         a.sendall(b"".join(struct.pack("<IIII", cmd, p1, p2, 0) for cmd, p1, p2 in batch))
         time.sleep(0.001)  # the MICS is running
         a.sendall(struct.pack("<IIII", Cmd.WRITE, 16, 0, 0))
+        took_us = (time.monotonic() - sent) * 1e6
         for _ in range(3):
             receive(a)
         edges: list[int] = []
@@ -193,7 +198,8 @@ def test_a_batch_that_comes_during_a_delay_acts_after_it(sim: ThreadedSimulator)
             rising = not edges
             if flags == 0 and (level >> 16 & 1) == rising:
                 edges.append(tick)
-    assert 3000 <= (edges[1] - edges[0]) & 0xFFFFFFFF <= 3015
+    assert took_us < delay_us, "the machine was too slow to send during the delay"
+    assert delay_us <= (edges[1] - edges[0]) & 0xFFFFFFFF <= delay_us + 15
 
 
 def test_an_extension_of_64_kib_closes_the_socket(sim: ThreadedSimulator) -> None:
