@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from rpilinkd.pigpio_protocol import MODE_OUTPUT, PIGPIO_VERSION, Cmd, Err
 from rpilinkd.sim.board import Board, GlitchFilter
@@ -53,9 +52,9 @@ class Machine(Protocol):
     def read_levels(self, board: Board) -> int: ...
 
 
-@dataclass(frozen=True)
-class Call:
-    """One request: the command and its arguments, for the board it reached."""
+class Call(NamedTuple):
+    """One request: the command and its arguments, for the board it reached (a tuple:
+    one is made per command, some 50 per message, and a frozen dataclass costs more)."""
 
     machine: Machine
     board: Board
