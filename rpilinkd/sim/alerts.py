@@ -67,9 +67,7 @@ class AlertThread:
         if self.rate <= 0 and not len(self._at):
             return at, level, changed
         if len(self._at):
-            # only samples that already waited can be a whole ring behind (the DMA wrote
-            # over them): a pass that is late because the emulator was starved (a loaded
-            # machine) is late for this pass's samples, not pigpiod falling behind
+            # only samples that already waited can be a whole ring behind (module doc)
             overwritten = int(self._at.searchsorted(now_us - self.buffer_ms * 1000.0))
             self.lost += overwritten
             at = np.concatenate([self._at[overwritten:], at])
