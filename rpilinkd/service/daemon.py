@@ -93,8 +93,8 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
     daemon = build(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    _stop_on_sigterm(loop, stop)
     services = _optional_services(daemon)  # before serving: their config errors stop start-up
     await daemon.api.start(listen if listen is not None else inherited_socket())
     tasks = [
@@ -125,21 +125,24 @@ async def run(config: Config, *, listen: socket.socket | None = None) -> int:
         async with asyncio.timeout(10):
             await asyncio.gather(*tasks, return_exceptions=True)
     stopped.cancel()
-    _ignore_further_stops(loop)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopped: see _stop_on_sigterm
     return 1 if crashed else 0
 
 
-def _ignore_further_stops(loop: asyncio.AbstractEventLoop) -> None:
-    """Stopped: an impatient supervisor's next SIGTERM must not turn the clean exit into
-    a kill. The loop restores SIGTERM's default (death) when it closes, and the
-    interpreter winds down after that: ignore it from here, with no moment between
-    the loop's handler and SIG_IGN where one could land (it waits, blocked)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    try:
-        loop.remove_signal_handler(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+def _stop_on_sigterm(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """SIGTERM stops the daemon; once stopped, run() ignores it, so an impatient
+    supervisor's next one cannot turn the clean exit into a kill. Not the loop's
+    add_signal_handler: removing that sets SIGTERM's default (death) before anything
+    can ignore it, and a SIGTERM in that instant reaches a thread that does not block
+    it (numpy's OpenBLAS keeps one): seen as exit -15 under load. A Python handler is
+    replaced by SIG_IGN in one step; it runs in the main thread, woken through the
+    loop's wakeup fd (SIGINT's handler set it up)."""
+
+    def handle(signum: int, frame: object) -> None:
+        if not loop.is_closed():  # run() failed and its loop is gone: nothing to stop
+            loop.call_soon_threadsafe(stop.set)
+
+    signal.signal(signal.SIGTERM, handle)
 
 
 def _optional_services(daemon: Daemon) -> list[Service]:
