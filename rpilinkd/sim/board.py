@@ -30,6 +30,7 @@ from rpilinkd.sim.waves import WaveBuilder, WavePool
 
 U32 = npt.NDArray[np.uint32]
 GPIO_COUNT = 54
+_BEFORE = np.array([-np.inf])  # the time of a log's first entry: the state before it
 
 
 def boot_pulls() -> list[int]:
@@ -176,15 +177,14 @@ class Board:
         return sum(map(len, self._log_t)) + len(self._now_log)
 
     def take_log(self) -> tuple[npt.NDArray[np.float64], U32, U32]:
-        """The changes since the last pass (times, drive masks, latches)."""
+        """The pins since the last pass: (times, drive masks, latches), first the state
+        the pass began with (at -inf), then every change."""
         self._flush_now_log()
-        if not self._log_t:
-            empty = np.zeros(0, np.uint32)
-            return np.zeros(0), empty, empty
+        drive0, latch0 = self.pass_state
         out = (
-            np.concatenate(self._log_t),
-            np.concatenate(self._log_drive),
-            np.concatenate(self._log_latch),
+            np.concatenate([_BEFORE, *self._log_t]),
+            np.concatenate([np.array([drive0], np.uint32), *self._log_drive]),
+            np.concatenate([np.array([latch0], np.uint32), *self._log_latch]),
         )
         self._log_t, self._log_drive, self._log_latch = [], [], []
         self.pass_state = (self.drive, self.latch)

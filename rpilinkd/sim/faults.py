@@ -136,6 +136,8 @@ class Faults:
 
     def apply_to_wires(self, wires: list[Wire]) -> list[Wire]:
         """The wiring with standing faults (stuck, cut) applied."""
+        if not self.active:  # every pass asks
+            return wires
         out = []
         for wire in wires:
             faulty = wire

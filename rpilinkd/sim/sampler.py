@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rpilinkd.pigpio_protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG, REPORT_FORMAT
+from rpilinkd.pigpio_protocol import ALIVE_AFTER_US, NTFY_ALIVE, NTFY_WDOG
 from rpilinkd.sim.board import Board, NotifyHandle
 from rpilinkd.sim.faults import Faults
 from rpilinkd.sim.glitch import filters_steady, glitch_filter
@@ -37,7 +37,6 @@ from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wires import Crossing, Flags, Side, Wire, resolve, shorts, wire_values
 
 _LOGGER = logging.getLogger(__name__)
-REPORT_DTYPE = np.dtype(REPORT_FORMAT)
 U32 = npt.NDArray[np.uint32]
 F64 = npt.NDArray[np.float64]
 SHORT_LOG_EVERY_S = 5.0  # rate limit for the short warning, per wire
@@ -185,16 +184,12 @@ class Sampler:
     def _replay(self, a: Board, b: Board, t0: float, t_end: float) -> tuple[F64, Side, Side]:
         """Both boards' pin states at every instant either of them changed (the boards
         have advanced to the end of the pass)."""
-        start = {"a": a.pass_state, "b": b.pass_state}
-        logs = {"a": a.take_log(), "b": b.take_log()}
-        times = _merged(t0, logs["a"][0], logs["b"][0])
+        logs = a.take_log(), b.take_log()
+        times = _merged(t0, logs[0][0][1:], logs[1][0][1:])
         sides = []
-        for name, board in (("a", a), ("b", b)):
-            log_t, log_drive, log_latch = logs[name]
-            index = log_t.searchsorted(times, side="right")  # 0: the state before the log
-            drive = np.concatenate(([start[name][0]], log_drive)).astype(np.uint32)[index]
-            latch = np.concatenate(([start[name][1]], log_latch)).astype(np.uint32)[index]
-            sides.append(Side(drive, latch, board.pulls))
+        for board, (log_t, log_drive, log_latch) in zip((a, b), logs, strict=True):
+            index = log_t.searchsorted(times, side="right") - 1  # 0: the state before
+            sides.append(Side(log_drive[index], log_latch[index], board.pulls))
         return times, sides[0], sides[1]
 
     def _count_shorts(self, found: dict[str, Flags], times: F64, now_us: float) -> None:
@@ -302,8 +297,9 @@ class Sampler:
         return not np.count_nonzero((levels ^ last) & watched)
 
     def _emit(self, board: Board, at: F64, level: U32, t_end: float) -> None:
-        before = self.last_level[board.name] or 0
-        previous = np.concatenate(([before], level[:-1])).astype(np.uint32)
+        previous = np.empty_like(level)
+        previous[0] = self.last_level[board.name] or 0
+        previous[1:] = level[:-1]
         changed_bits = level ^ previous
         end_tick = board.tick(t_end)
         watched = np.uint32(sum(h.bits for h in board.handles.values() if h.running))
@@ -317,30 +313,33 @@ class Sampler:
         # while changes wait to be reported (a report stamped now would overtake them)
         fired = self._watchdogs(board, moved_at, moved, t_end, board.alerts.caught_up)
         board.stats["reports_lost"] = board.alerts.lost
-        ticks = ((at.astype(np.int64) + board.tick_offset) & 0xFFFFFFFF).astype(np.uint32)
-        for handle in board.handles.values():
-            if not handle.running or handle.sink is None:
-                continue
-            picked = ((changed_bits & np.uint32(handle.bits)) != 0).nonzero()[0]
+        ticks = (at.astype(np.int64) + board.tick_offset).astype(np.uint32)  # wraps, as pigpio's
+        listening = [(h, h.sink) for h in board.handles.values() if h.running and h.sink]
+        for handle, sink in listening:
+            if len(listening) == 1 and int(watched) & ~handle.bits == 0:
+                picked = None  # it watches all that was reported (the usual case)
+            else:
+                picked = ((changed_bits & np.uint32(handle.bits)) != 0).nonzero()[0]
             extra = [(NTFY_WDOG | g, end_tick) for g in fired if handle.bits >> g & 1]
-            if not len(picked) and not extra:
+            count = len(ticks) if picked is None else len(picked)
+            if not count and not extra:
                 if t_end - handle.last_emit_us > ALIVE_AFTER_US:
                     extra.append((NTFY_ALIVE, end_tick))
                 else:
                     continue
-            records = np.zeros(len(picked) + len(extra), REPORT_DTYPE)
-            records["flags"][len(picked) :] = [flags for flags, _ in extra]
-            records["tick"][: len(picked)] = ticks[picked]
-            records["tick"][len(picked) :] = [tick for _, tick in extra]
-            records["level"][: len(picked)] = level[picked]
-            records["level"][len(picked) :] = current
-            records["seqno"] = (handle.seqno + np.arange(len(records))) & 0xFFFF
-            handle.seqno = (handle.seqno + len(records)) & 0xFFFF
+            records = _records(
+                handle.seqno,
+                ticks if picked is None else ticks[picked],
+                level if picked is None else level[picked],
+                extra,
+                current,
+            )
+            handle.seqno = (handle.seqno + count + len(extra)) & 0xFFFF
             handle.last_emit_us = t_end
-            if handle.sink(records.tobytes()):
-                board.stats["reports"] += len(records)
+            if sink(records):
+                board.stats["reports"] += count + len(extra)
             else:
-                board.stats["reports_dropped"] += len(records)
+                board.stats["reports_dropped"] += count + len(extra)
 
     def _watchdogs(
         self, board: Board, at: F64, changed: U32, t_end: float, may_fire: bool
@@ -356,10 +355,31 @@ class Sampler:
         return fired
 
 
+def _records(
+    seqno: int, ticks: U32, levels: U32, extra: list[tuple[int, int]], current: int
+) -> bytes:
+    """pigpiod's 12-byte reports: level changes, then ``extra`` (flags, tick) ones
+    carrying ``current``. Built as little-endian words (seqno | flags << 16, tick,
+    level): cheaper than a structured array on a pass's few reports."""
+    count = len(ticks)
+    words = np.empty((count + len(extra), 3), "<u4")
+    words[:, 0] = (seqno + np.arange(len(words))) & 0xFFFF
+    words[:count, 1] = ticks
+    words[:count, 2] = levels
+    for row, (flags, tick) in enumerate(extra, start=count):
+        words[row] = (int(words[row, 0]) | flags << 16, tick, current)
+    return words.tobytes()
+
+
 def _merged(t0: float, a: F64, b: F64) -> F64:
-    """``t0`` and two time-ordered logs: every instant once, in order (np.unique, for
-    two sorted runs: a stable sort merges them in linear time)."""
-    times = np.sort(np.concatenate(([t0], a, b)), kind="stable")
+    """``t0`` and two logs, each in time order (a board logs its changes as they come):
+    every instant once, in order (np.unique, for two sorted runs: a stable sort merges
+    them in linear time; one run alone, as in most passes, needs no sort)."""
+    alone = b if not len(a) else a if not len(b) else None
+    if alone is not None and (not len(alone) or alone[0] >= t0):
+        times = np.concatenate(([t0], alone))
+    else:
+        times = np.sort(np.concatenate(([t0], a, b)), kind="stable")
     distinct = np.empty(len(times), bool)
     distinct[0] = True
     np.not_equal(times[1:], times[:-1], out=distinct[1:])

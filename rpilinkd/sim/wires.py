@@ -192,15 +192,6 @@ def pull_level(x_pull: int, y_pull: int, *more: int) -> int:
     return 1 if PUD_UP in pulls else 0
 
 
-def own_pull_mask(pulls: list[int]) -> int:
-    return _own_pull_mask(tuple(pulls[:32]))
-
-
-@functools.lru_cache(maxsize=64)  # every pass asks; pulls rarely change
-def _own_pull_mask(pulls: tuple[int, ...]) -> int:
-    return sum(1 << g for g, pull in enumerate(pulls) if pull == PUD_UP)
-
-
 @dataclass(frozen=True)
 class Side:
     """One board's pins over a run of instants: OUTPUT-mode mask and latch per instant."""
@@ -287,40 +278,57 @@ class Crossing:
             tuple(Net(name, tuple(o), tuple(t)) for name, (o, t) in nets.items()),
         )
 
+    @functools.cached_property
+    def _moves(self) -> tuple[tuple[np.uint32, bool, np.uint32], ...]:
+        """The groups as numpy scalars (made once: np.uint32() costs as much as an
+        operation on a pass's short arrays)."""
+        return tuple((np.uint32(abs(s)), s >= 0, np.uint32(mask)) for s, mask in self.groups)
+
+    @functools.cached_property
+    def wired_word(self) -> np.uint32:
+        return np.uint32(self.wired)
+
     def carry(self, word: U32) -> U32:
         """The other board's bits, moved onto our pins."""
         out = np.zeros(word.shape, np.uint32)
-        for shift, mask in self.groups:
-            moved = word >> np.uint32(shift) if shift >= 0 else word << np.uint32(-shift)
-            out |= moved & np.uint32(mask)
+        for shift, right, mask in self._moves:
+            out |= (word >> shift if right else word << shift) & mask
         return out
+
+    def carry_int(self, word: int) -> int:
+        """:meth:`carry` of one word."""
+        return sum(((word >> s) if s >= 0 else (word << -s)) & m for s, m in self.groups)
 
     def carry_side(self, side: Side) -> tuple[U32, U32]:
         """The other board's drive and latch words moved onto our pins (once a pass)."""
         if id(self) not in side.carried:
-            drive, latch = self.carry(np.stack([side.drive, side.latch]))  # one go: half the calls
+            both = np.empty((2, len(side.drive)), np.uint32)  # one go: half the calls
+            both[0], both[1] = side.drive, side.latch
+            drive, latch = self.carry(both)
             side.carried[id(self)] = (drive, latch)
         return side.carried[id(self)]
 
-    def pulls(self, ours: list[int], theirs: list[int]) -> int:
-        """Our bits on undriven wires that read 1 (pull-ups at either end)."""
-        return _pulled(self.pairs, tuple(ours), tuple(theirs))
+    def pull_words(self, ours: list[int], theirs: list[int]) -> tuple[np.uint32, np.uint32]:
+        """What our undriven pins read through the pulls: on an intact wire whose other
+        end does not drive it (pull-ups at either end), and on any other pin (ours)."""
+        return _pull_words(self.pairs, self.wired, tuple(ours[:32]), tuple(theirs[:32]))
 
 
 @functools.lru_cache(maxsize=64)  # every pass asks; pulls rarely change
-def _pulled(
-    pairs: tuple[tuple[int, int], ...], ours: tuple[int, ...], theirs: tuple[int, ...]
-) -> int:
-    return sum(1 << p for p, q in pairs if pull_level(ours[p], theirs[q]))
+def _pull_words(
+    pairs: tuple[tuple[int, int], ...], wired: int, ours: tuple[int, ...], theirs: tuple[int, ...]
+) -> tuple[np.uint32, np.uint32]:
+    on_wires = sum(1 << p for p, q in pairs if pull_level(ours[p], theirs[q]))
+    elsewhere = sum(1 << g for g, pull in enumerate(ours) if pull == PUD_UP) & ~wired
+    return np.uint32(on_wires), np.uint32(elsewhere)
 
 
 def resolve(crossing: Crossing, x: Side, y: Side) -> U32:
     """Board x's level words at each instant, from both boards' pins."""
     y_drives, y_levels = crossing.carry_side(y)
-    pulled = np.uint32(crossing.pulls(x.pulls, y.pulls))
-    on_wire = (y_drives & y_levels) | (~y_drives & pulled)
-    wired = np.uint32(crossing.wired)
-    undriven = (on_wire & wired) | (np.uint32(own_pull_mask(x.pulls)) & ~wired)
+    pulled, own_pulled = crossing.pull_words(x.pulls, y.pulls)
+    # carried bits and ``pulled`` lie on intact wires only
+    undriven = (y_drives & y_levels) | (~y_drives & pulled) | own_pulled
     for net in crossing.nets:  # an undriven end reads the net (0 while two ends fight)
         reads_high = net.value(x, y) == 1
         for pin in net.ours:
@@ -338,7 +346,7 @@ def shorts(crossing: Crossing, a: Side, b: Side, names: dict[int, str]) -> dict[
     ``crossing`` is board a's view; ``names`` maps board a's GPIOs to wire names.
     """
     b_drives, b_levels = crossing.carry_side(b)
-    word = a.drive & b_drives & (a.latch ^ b_levels) & np.uint32(crossing.wired)
+    word = a.drive & b_drives & (a.latch ^ b_levels) & crossing.wired_word
     found: dict[str, Flags] = {}
     touched = int(np.bitwise_or.reduce(word)) if len(word) else 0
     for gpio in range(32):

@@ -32,7 +32,7 @@ TIMES = st.lists(st.floats(0, 1e4, allow_nan=False).map(lambda t: round(t, 2)), 
 def test_a_pass_merges_two_logs_instants_as_np_unique_does(
     t0: float, a: list[float], b: list[float]
 ) -> None:
-    """The pass's instants: every time once, in order (for sorted logs or not)."""
-    first, second = np.array(sorted(a)), np.array(b)
+    """The pass's instants: every time once, in order (each board logs in time order)."""
+    first, second = np.array(sorted(a)), np.array(sorted(b))
     expected = np.unique(np.concatenate(([t0], first, second)))
     assert _merged(t0, first, second).tolist() == expected.tolist()
