@@ -49,6 +49,9 @@ def test_a_pass_the_emulator_ran_late_brings_its_samples_late_but_loses_none() -
 
 
 def test_a_stalled_alert_thread_loses_what_the_ring_overwrote() -> None:
+    """A starved pigpiod (the ``stall`` action), unlike a late emulator (above): its
+    samples wait, and those a whole ring old are lost. A guard for the test above: the
+    exemption of late passes must not reach the stalls it models on purpose."""
     thread = AlertThread(rate=400_000, buffer_ms=120)
     thread.process(*changes(0, 0), now_us=0)
     thread.stalled_until_us = 300_000  # a busy Pi: no report for 300 ms
