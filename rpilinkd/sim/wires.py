@@ -295,10 +295,6 @@ class Crossing:
             out |= (word >> shift if right else word << shift) & mask
         return out
 
-    def carry_int(self, word: int) -> int:
-        """:meth:`carry` of one word."""
-        return sum(((word >> s) if s >= 0 else (word << -s)) & m for s, m in self.groups)
-
     def carry_side(self, side: Side) -> tuple[U32, U32]:
         """The other board's drive and latch words moved onto our pins (once a pass)."""
         if id(self) not in side.carried:
