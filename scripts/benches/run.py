@@ -55,6 +55,24 @@ def machine() -> dict[str, Any]:
 PROBE_LOOPS = 300_000
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time so far by kind (/proc/stat: user ... steal), or None."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_pct(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of all CPU time the hypervisor gave other guests in between (a VM's
+    steal time: the runs here lose that much of their machine, unseen by their own
+    CPU clocks)."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return round(100 * spent[7] / sum(spent), 1) if sum(spent) else None
+
+
 def speed_probe_ms() -> float:
     """Milliseconds for a fixed piece of interpreter work, best of three: this shared
     host's speed drifts by half within an hour, so figures compare only at like speeds."""
@@ -83,6 +101,7 @@ def main() -> int:
         parser.error(f"unknown suite(s): {', '.join(unknown)}; known: {', '.join(suites())}")
     report: dict[str, Any] = {"machine": machine()}
     report["machine"]["speed_probe_ms_at_start"] = speed_probe_ms()
+    times_at_start = cpu_times()
     for name in chosen:
         module = importlib.import_module(name)
         if not args.json:
@@ -96,6 +115,7 @@ def main() -> int:
             for key, value in figures.items():
                 shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
                 print(f"  {key:<{width}}  {shown}")
+    report["machine"]["cpu_steal_pct"] = steal_pct(times_at_start, cpu_times())
     report["machine"]["speed_probe_ms_at_end"] = speed_probe_ms()
     if args.json:
         print(json.dumps(report, indent=2))
@@ -104,7 +124,8 @@ def main() -> int:
         print(
             f"(machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
             f"load {m['load_1min_at_start']}, speed probe {m['speed_probe_ms_at_start']} ms "
-            f"at the start and {m['speed_probe_ms_at_end']} at the end: lower is faster)"
+            f"at the start and {m['speed_probe_ms_at_end']} at the end: lower is faster; "
+            f"steal time {m['cpu_steal_pct']} % of the CPU)"
         )
     return 0
 
