@@ -140,12 +140,17 @@ class Transfer:
             out.append(self._stamp(Frame(Kind.ACK, payload=SACK.pack(self.rx.sack())), session))
         if out:  # every frame carries the ACK
             self.ack_due = self.ack_held_until = None
+            # we hold the bus again: the peer cannot answer any frame meanwhile, so no
+            # timer runs until this turn is out (on_wire), earlier turns' frames included
+            self.in_burst = list(self.window.frames)
+            self.window.in_transit(self.in_burst)
         if not self.answers:
             self.answer_due = None
         return answer_expected
 
     def on_wire(self, now: float) -> None:
-        """The last burst is out: its round trips (and retransmission timers) start now."""
+        """The bursts since the last call are out and the peer may answer from ``now``:
+        their round trips (and retransmission timers) start then."""
         if self.in_burst:
             self.window.on_wire(self.in_burst, now)
             self.in_burst = []

@@ -114,8 +114,9 @@ class SendWindow:
         self._stale = True
 
     def on_wire(self, seqs: list[int], now: float) -> None:
-        """These frames' burst has just ended: time their round trips from now, since
-        the peer cannot answer while we hold the bus (a long burst is no late ACK)."""
+        """These frames are out and the peer may answer from ``now``: time their round
+        trips from then, since the peer cannot answer while we hold the bus (a long
+        burst or turn is no late ACK)."""
         for seq in seqs:
             entry = self.frames.get(seq)
             if entry is not None:

@@ -229,9 +229,11 @@ class PhyBackend(abc.ABC):
         return
 
     @abc.abstractmethod
-    async def send_frames(self, frames: Sequence[bytes]) -> None:
+    async def send_frames(self, frames: Sequence[bytes]) -> float:
         """Put frames on the wire back to back; returns once the last byte is out, or
-        (like :meth:`apply`) once nothing sent later can overtake it.
+        (like :meth:`apply`) once nothing sent later can overtake it, with the seconds
+        the burst still plays then (0.0 once it is out): the peer's answer, and so
+        every retransmission timer, can only start after that.
 
         Frames are whole 32-bit words (a multiple of 4 bytes, as every link frame is):
         the bus clocks them in pairs of units (docs/protocol.md §1).

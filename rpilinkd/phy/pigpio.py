@@ -324,18 +324,22 @@ class PigpioPhy(PhyBackend):
         await self.apply([DataLines.CLAIM if enable else DataLines.RELEASE])
         await self._check_replies(wait=True)
 
-    async def send_frames(self, frames: Sequence[bytes]) -> None:
+    async def send_frames(self, frames: Sequence[bytes]) -> float:
+        """Returns once pigpiod has the burst's last wave (waves.py): the seconds it
+        still plays."""
         check_send(frames, driving=self._driving, max_frame=self.max_frame)
         if not frames:
-            return
+            return 0.0
         groups = wave_groups(frames, self.pins.width)
-        await self._play([frames[start:end] for start, end in groups])
+        over_at = await self._play([frames[start:end] for start, end in groups])
         await self._check_replies(wait=False)  # answered before the burst's were
         self.stats["frames_sent"] += len(frames)
         self.stats["bytes_sent"] += sum(map(len, frames))
+        return max(0.0, over_at - asyncio.get_running_loop().time())
 
-    async def _play(self, waves: list[Sequence[bytes]]) -> None:
-        """Play the waves (waves.py); returns once the last has started."""
+    async def _play(self, waves: list[Sequence[bytes]]) -> float:
+        """Play the waves (waves.py); returns once the last has started, with the loop
+        time by which it is over."""
         burst = WaveBurst(self.client, self.where)
         try:
             await burst.play(waves, self.encoder.encode, prelude=self._claim_requests())
@@ -343,6 +347,7 @@ class PigpioPhy(PhyBackend):
             self.stats["waves_sent"] += burst.waves_sent
             if burst.unchecked is not None:
                 self._unread.append(burst.unchecked)
+        return burst.over_at
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -183,17 +183,18 @@ class VirtualPhy(PhyBackend):
             self.bus.shorts += 1
             _LOGGER.warning("virtual bus: both ends drive the data lines (%d)", self.bus.shorts)
 
-    async def send_frames(self, frames: Sequence[bytes]) -> None:
+    async def send_frames(self, frames: Sequence[bytes]) -> float:
         check_send(frames, driving=self.bus.driving[self.end], max_frame=self.bus.max_frame)
         if self.bus.line_rate_bps:
             await asyncio.sleep(sum(map(len, frames)) / self.bus.line_rate_bps)
         if self.bus.driving[self.far]:  # a short garbles everything on the lines
             self.bus.shorts += 1
-            return
+            return 0.0
         for frame in frames:
             mangled = self.bus.mangle(frame)
             if mangled is not None:
                 self.bus.later(self.far, self._arrive_frame, mangled)
+        return 0.0
 
     def _arrive_frame(self, frame: bytes) -> None:
         far = self.bus.attached.get(self.far)

@@ -95,6 +95,8 @@ class WaveBurst:
         #: the last wave's batch, sent and not waited for (nothing needs its answers
         #: before the next call: pigpiod runs what is sent later after it)
         self.unchecked: UncheckedWave | None = None
+        #: the loop time by which the last wave is over (play returns before that)
+        self.over_at = 0.0
 
     async def play(
         self, groups: Sequence[T], encode: Callable[[T], U32], prelude: Sequence[Request] = ()
@@ -128,6 +130,7 @@ class WaveBurst:
                 live.append((wave_id, begins + START_DELAY_S + micros * 1e-6))
                 self.waves_sent += 1
                 if last:  # deleted by the tail, once over
+                    self.over_at = max(ends for _, ends in live)
                     for done_id, _ in live:
                         self.owned.discard(done_id)
                     live.clear()

@@ -379,6 +379,7 @@ class LinkDriver:
 
     async def _transmit(self, bus: BusAccess) -> None:
         limit = max(1, self.connection.config.window)
+        over_at = self.now()  # when the last burst is off the wire
         try:
             while bus.may_transmit:
                 frames = self.connection.frames_to_send(self.now(), max_frames=limit)
@@ -386,8 +387,8 @@ class LinkDriver:
                     break
                 answer_expected = self.connection.answer_expected
                 bus.burst_started(self.now())
-                await self.phy.send_frames(frames)
-                self.connection.frames_on_wire(self.now())
+                plays_on = await self.phy.send_frames(frames)
+                over_at = self.now() + plays_on
                 self.bursts += 1
                 bus.burst_done(self.now(), answer_expected=answer_expected)
         except PhyError as exc:
@@ -396,6 +397,8 @@ class LinkDriver:
         except Exception as exc:  # a bug: hand it to the pump, which ends the session
             self._failure = exc
         finally:
+            # the turn is over: the peer may answer once the last burst is out
+            self.connection.frames_on_wire(max(over_at, self.now()))
             self._tx = None
             self._wake.set()
 

@@ -267,15 +267,16 @@ class PioPhy(PhyBackend):
         device.sm_set_pins(self._tx_sm, 0, self.programs.tx_pins_mask)
         device.sm_set_pindirs(self._tx_sm, 0, data)
 
-    async def send_frames(self, frames: Sequence[bytes]) -> None:
+    async def send_frames(self, frames: Sequence[bytes]) -> float:
         check_send(frames, driving=self._driving, max_frame=self.max_frame)
         if not frames:
-            return
+            return 0.0
         words = tx_words(frames, self.pins.width)
         await asyncio.to_thread(self.device.write, self._tx_sm, words)
         await self._drained(frames[-1])
         self.stats["frames_sent"] += len(frames)
         self.stats["bytes_sent"] += sum(map(len, frames))
+        return 0.0  # out: waited for above
 
     async def _drained(self, last: bytes) -> None:
         """Until the TX FIFO is empty, then the longest the last frame's tail can take."""
