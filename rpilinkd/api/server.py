@@ -259,8 +259,15 @@ class ApiServer:
         if not session.push({"op": "msg", "port": port, "from": src_port, "data": data}):
             self.count("queue_full")
             return "queue_full"
+        session.message_pushed()
         self.count("messages_in")
         return None
+
+    def answers_at_once(self, port: int, within: float) -> bool:
+        """Whether the client of ``port`` answered the last message it got within
+        ``within`` seconds (a request-reply client), so its next answer may be held for."""
+        session = self.owners.get(port)
+        return session is not None and session.reply_delay <= within
 
     def publish_event(self, event: Event) -> None:
         for session in list(self.sessions):

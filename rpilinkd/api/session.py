@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -78,6 +80,10 @@ class Session:
         self.subscribed = False
         self.client = ""
         self.queued_bytes = 0  # packed bytes of pushes waiting for the writer
+        #: seconds from the last message pushed to this client to its next send (inf: a
+        #: message went unanswered): a client that answers at once gets its turn held
+        self.reply_delay = math.inf
+        self._pushed_at: float | None = None  # a message pushed and not yet answered
         self._sends: set[asyncio.Future[None]] = set()
         self._pushes: deque[bytes] = deque()
         self._pushed = asyncio.Event()
@@ -117,6 +123,12 @@ class Session:
         self._pushes.append(data)
         self._pushed.set()
         return True
+
+    def message_pushed(self) -> None:
+        """A message went to this client: it may answer it (see :attr:`reply_delay`)."""
+        if self._pushed_at is not None:  # the one before went unanswered
+            self.reply_delay = math.inf
+        self._pushed_at = time.monotonic()
 
     def _release_pushes(self) -> None:
         self._pushes.clear()
@@ -206,6 +218,8 @@ class Session:
             raise ShuttingDownError("the daemon is stopping")
         if len(self._sends) >= MAX_PENDING_SENDS:
             raise QueueFullError(f"more than {MAX_PENDING_SENDS} sends are waiting for the peer")
+        if self._pushed_at is not None:  # an answer to the message pushed last
+            self.reply_delay, self._pushed_at = time.monotonic() - self._pushed_at, None
         src_port = request.get("from", min(self.ports, default=0))
         sent = self.server.service.submit(
             request.args["port"], request.args["data"], src_port=src_port

@@ -48,6 +48,9 @@ from rpilinkd.link.arbiter import FRM, REQ, RW, Arbiter, Phase, Role
 from rpilinkd.pins import ControlLine
 
 Levels = Mapping[ControlLine, bool]
+#: how long a side keeps the bus after delivering a message to a client that answers
+#: at once, for the answer to ride the same turn (docs/protocol.md §2.4)
+REPLY_HOLD_S = 0.005
 
 
 def coalesce(writes: Iterable[tuple[ControlLine, bool]]) -> list[dict[ControlLine, bool]]:
@@ -124,6 +127,7 @@ class BusAccess:
         self._reset_when_released = False
         self._want = self._ask = self._bursting = False
         self._hand_over = False  # the last burst wants an answer: give the bus after it
+        self._hold_until = 0.0  # ... but not before this: a local reply may ride the turn
         self._since = self._now = now  # when the current turn began; the latest time seen
         self._grant_fell = True  # slave: the master's RW was low since our last turn
         self._acked = False  # master: the slave acknowledged the current grant
@@ -178,6 +182,9 @@ class BusAccess:
         """The next instant something may change without any input; never in the past."""
         if self.role is None:
             return self.arbiter.deadline()
+        holding = self._hand_over and self.turn in (Turn.OWN, Turn.HOLDING)
+        if holding and self._hold_until > self._now:
+            return self._hold_until
         turn_end = self._since + self.turn_s
         if turn_end <= self._now:
             return None  # already past: the next burst_done or line change acts on it
@@ -242,6 +249,14 @@ class BusAccess:
         self._ask = want if ask is None else ask
         self._turn_around(now)
 
+    def hold_turn(self, until: float, now: float) -> None:
+        """After a burst the peer must answer, keep the bus (or the turn) until
+        ``until`` before handing it over: a local client that answers what was just
+        delivered at once then answers in this turn, not after a request and a grant
+        (docs/protocol.md §2.4). ``until`` <= ``now`` ends the hold."""
+        self._hold_until = until
+        self._turn_around(now)
+
     def burst_started(self, now: float) -> None:
         self._bursting = True
 
@@ -300,7 +315,7 @@ class BusAccess:
         """Whether the turn we hold should end after the current burst."""
         if self.turn is not Turn.OWN:
             return False
-        if self._hand_over and not self._want:
+        if self._hand_over and not self._want and self._now >= self._hold_until:
             return True
         if self.role is Role.SLAVE:
             # revoked: stop driving after this burst. A master that misread RW (a cut
@@ -355,6 +370,10 @@ class BusAccess:
         if self.turn is Turn.HOLDING and not peer[RW]:  # revoked: nothing to let go
             self._set(RW, False)
             self.turn = Turn.RETURNING
+        held_for_reply = self._hand_over and now >= self._hold_until
+        if self.turn is Turn.HOLDING and held_for_reply and not self._want:
+            self._set(RW, False)  # no reply came: the answer is the master's
+            self.turn, self._hand_over = Turn.RETURNING, False
         if self.turn is Turn.HOLDING and self._want:
             self.turn, self._request, self._since = Turn.CLAIMING, True, now
         if self.turn is Turn.RETURNING and self._grant_fell:

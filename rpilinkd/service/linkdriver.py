@@ -60,6 +60,7 @@ class LinkDriver:
         self.conflict = False
         self.phy_problem = ""  # why the backend is not open (for status)
         self._wake = asyncio.Event()
+        self._end_hold = False  # a message to send came: no hold of the turn is needed
         self._stop = asyncio.Event()
         self._tx: asyncio.Task[None] | None = None
         self._failure: Exception | None = None  # a bug met outside the pump
@@ -71,9 +72,17 @@ class LinkDriver:
         self._bus_state = ""
         self.resync = LineResync(phy, clock)
 
-    def wake(self) -> None:
-        """Something changed (a message to send): run the loop now."""
+    def wake(self, *, sending: bool = False) -> None:
+        """Something changed: run the loop now. ``sending``: a message to send came,
+        so a hold of the turn for a reply (:meth:`hold_turn`) has done its work."""
+        self._end_hold = self._end_hold or sending
         self._wake.set()
+
+    def hold_turn(self, seconds: float) -> None:
+        """Keep the bus (or turn) ``seconds`` past the next burst the peer must answer:
+        a local client that answers at once sends its reply in it (docs/protocol.md §2.4)."""
+        if self.bus is not None:
+            self.bus.hold_turn(self.now() + seconds, self.now())
 
     def stop(self) -> None:
         self._stop.set()
@@ -289,6 +298,9 @@ class LinkDriver:
                 machine.handle_timer(now)
         self._drain_connection(now)
         bus.want_bus(connection.wants_to_send(now), now, ask=connection.needs_bus(now))
+        if self._end_hold:  # only now: a hold ended while nothing was wanted hands over
+            self._end_hold = False
+            bus.hold_turn(0.0, now)
         await self._apply_bus()
         if bus.may_transmit and connection.wants_to_send(self.now()) and self._tx is None:
             self._tx = asyncio.create_task(self._transmit(bus), name="link transmit")

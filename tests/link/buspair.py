@@ -248,6 +248,12 @@ class BusPair:
             node.access.want_bus(want, self.now)
             self._service(node)
 
+    def hold(self, node: Node, seconds: float) -> None:
+        """Keep the bus ``seconds`` past the next answered burst (0: end the hold)."""
+        if node.access is not None:
+            node.access.hold_turn(self.now + seconds, self.now)
+            self._service(node)
+
     # -- questions ----------------------------------------------------------------------
 
     def linked(self) -> bool:

@@ -51,6 +51,8 @@ def scenario(seed: int) -> BusPair:
         node = rng.choice((a, b))
         when = rng.uniform(0, horizon)
         pair.at(when, functools.partial(pair.want, node, rng.random() < 0.6))
+        if rng.random() < 0.3:  # ... and holds it for a reply that may not come
+            pair.at(when, functools.partial(pair.hold, node, rng.uniform(0, 0.005)))
     pair.run(horizon)
     return pair
 
@@ -179,6 +181,53 @@ def test_a_burst_that_wants_an_answer_hands_the_bus_over_and_the_bus_rests() -> 
     pair.burst(master, answer_expected=True)  # still wanting: no hand-over
     pair.run(2.2)
     assert driving() == [master]
+
+
+def test_a_hold_keeps_the_bus_for_a_reply_then_hands_it_over() -> None:
+    """docs/protocol.md §2.4: a side that delivered a message to a client that answers
+    at once keeps the bus a moment past its answered burst; the reply goes in the same
+    turn, and without one the bus is handed over when the hold ends. The slave keeps
+    its turn the same way, driving nothing meanwhile."""
+    pair = BusPair(3, auto_bursts=False)
+    pair.run(1.0)
+    slave = next(n for n in pair.nodes.values() if n.access and n.access.role is Role.SLAVE)
+    master = pair.other(slave)
+    assert master.access is not None
+    assert slave.access is not None
+
+    def driving() -> list[Node]:
+        return [node for node in (master, slave) if node.driving]
+
+    granted = master.access.counters["turns_granted"]
+    start = pair.now
+    pair.hold(master, 0.02)
+    pair.burst(master, answer_expected=True)  # a verdict, say: the peer must answer
+    pair.run(start + 0.015)  # the burst is over (10 ms at most), the hold is not
+    assert driving() == [master]  # no grant yet
+    assert master.access.counters["turns_granted"] == granted
+    pair.want(master, True)  # the client's reply came
+    pair.hold(master, 0.0)
+    pair.burst(master, answer_expected=True)
+    pair.want(master, False)
+    pair.run(start + 0.1)
+    assert driving() == []  # the reply went in the same turn, then the bus went over
+    assert master.access.counters["turns_granted"] == granted + 1
+    assert slave.access.turn is Turn.HOLDING
+
+    pair.want(slave, True)  # the slave's turn: it sends a burst that wants an answer
+    pair.run(start + 0.2)
+    assert driving() == [slave]
+    start = pair.now
+    pair.hold(slave, 0.05)
+    pair.burst(slave, answer_expected=True)
+    pair.want(slave, False)
+    pair.run(start + 0.03)
+    assert driving() == []  # holding its turn for a reply: the data lines let go
+    assert slave.access.turn is Turn.HOLDING
+    assert slave.outputs[ControlLine.RW]
+    pair.run(start + 0.2)  # no reply: the turn goes back once the hold is over
+    assert driving() == [master]
+    assert not slave.outputs[ControlLine.RW]
 
 
 def test_presence_goes_out_in_one_write_and_only_after_reset() -> None:
