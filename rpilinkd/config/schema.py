@@ -154,6 +154,13 @@ class LinkConfig(Section):
     turn_ms: float = setting(
         20.0, "how long one side keeps the data lines while the other waits, ms", min=1
     )
+    reply_hold_ms: float = setting(
+        5.0,
+        "after handing a message to a client that answers at once, keep the bus this long "
+        "for its answer to ride the same turn, ms (0: never; docs/protocol.md 2.4)",
+        min=0,
+        max=50,
+    )
     resume_s: float = setting(
         5.0,
         "a dropped link that comes back within this resends what was in flight, s "

@@ -48,9 +48,6 @@ from rpilinkd.link.arbiter import FRM, REQ, RW, Arbiter, Phase, Role
 from rpilinkd.pins import ControlLine
 
 Levels = Mapping[ControlLine, bool]
-#: how long a side keeps the bus after delivering a message to a client that answers
-#: at once, for the answer to ride the same turn (docs/protocol.md §2.4)
-REPLY_HOLD_S = 0.005
 
 
 def coalesce(writes: Iterable[tuple[ControlLine, bool]]) -> list[dict[ControlLine, bool]]:

@@ -72,10 +72,8 @@ class LinkDriver:
         self._bus_state = ""
         self.resync = LineResync(phy, clock)
 
-    def wake(self, *, sending: bool = False) -> None:
-        """Something changed: run the loop now. ``sending``: a message to send came,
-        so a hold of the turn for a reply (:meth:`hold_turn`) has done its work."""
-        self._end_hold = self._end_hold or sending
+    def wake(self) -> None:
+        """Something changed (a message to send): run the loop now."""
         self._wake.set()
 
     def hold_turn(self, seconds: float) -> None:
@@ -83,6 +81,12 @@ class LinkDriver:
         a local client that answers at once sends its reply in it (docs/protocol.md §2.4)."""
         if self.bus is not None:
             self.bus.hold_turn(self.now() + seconds, self.now())
+
+    def end_hold(self) -> None:
+        """No more holding for a reply (it came, or none is coming): from the next turn
+        of the loop, once the bus knows what there is to send, or it hands over now."""
+        self._end_hold = True
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()

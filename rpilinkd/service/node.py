@@ -30,7 +30,7 @@ from rpilinkd.link import (
     PeerRefused,
     PeerRestarted,
 )
-from rpilinkd.link.busaccess import REPLY_HOLD_S, BusLost, RoleConflict, RoleDecided
+from rpilinkd.link.busaccess import BusLost, RoleConflict, RoleDecided
 from rpilinkd.service.looplag import LoopLag
 from rpilinkd.stats import percentile
 
@@ -119,7 +119,7 @@ class Node:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = (future, now)
         future.add_done_callback(lambda _: self._pending.pop(message_id, None))
-        self.driver.wake(sending=True)
+        self.driver.end_hold()  # what a hold waited for (and a wake)
         return future
 
     # -- events from the link -------------------------------------------------------------
@@ -137,8 +137,11 @@ class Node:
             verdict = self.api.deliver(event.port, event.src_port, event.data) if self.api else None
             if verdict is None and self.api is not None:
                 self.connection.accept(event.message_id, now)
-                if self.api.answers_at_once(event.port, REPLY_HOLD_S):  # it may ride this turn
-                    self.driver.hold_turn(REPLY_HOLD_S)
+                hold = self.connection.config.reply_hold_ms / 1e3
+                if hold and self.api.answers_at_once(event.port, hold):  # may ride this turn
+                    self.driver.hold_turn(hold)
+                else:  # e.g. a second message before the first's answer: a pipeline
+                    self.driver.end_hold()
             else:
                 self.connection.reject(event.message_id, verdict or "no_listener", now)
         elif isinstance(event, LinkUp):
