@@ -48,7 +48,7 @@ class Transfer:
         self.ack_held_until: float | None = None  # an ACK owed for verdicts alone waits
         self.answer_due: float | None = None  # verdicts wait; they ask for the bus from then
         self.last_rx = self.last_tx = 0.0
-        self.in_burst: list[int] = []  # sequence numbers of the last burst
+        self.in_burst: list[int] = []  # frames whose timers wait for this turn to be out
 
     def start(self, peer_window: int, now: float) -> None:
         """The link is up: the peer's window bounds ours, and both silences start now."""
@@ -130,10 +130,8 @@ class Transfer:
             if not queue:
                 break
             entry = self.window.push(queue.popleft(), now)
-            self.in_burst.append(entry.seq)
             out.append(self._stamp(entry.frame, session, entry.seq))
         answer_expected = bool(out)  # hellos and sequenced frames: all answered
-        self.window.in_transit(self.in_burst)
         keepalive_due = now - self.last_tx >= self.config.keepalive_ms / 1e3
         ack_owed = self.ack_ready(now)
         if (ack_owed and (not out or self.rx.held)) or (keepalive_due and not out):
@@ -164,7 +162,6 @@ class Transfer:
         self.fast_resend.clear()
         for entry in sorted(due.values(), key=lambda e: seq_diff(e.seq, self.rx.expected))[:limit]:
             self.window.retransmitted(entry, now)
-            self.in_burst.append(entry.seq)
             self.stats.retransmissions += 1
             self.stats.tx_errors = min(TX_ERRORS_CAP, self.stats.tx_errors + 8)
             out.append(self._stamp(entry.frame, session, entry.seq))

@@ -60,7 +60,7 @@ class LinkDriver:
         self.conflict = False
         self.phy_problem = ""  # why the backend is not open (for status)
         self._wake = asyncio.Event()
-        self._end_hold = False  # a message to send came: no hold of the turn is needed
+        self._end_hold = False  # end_hold() was called: the pump ends the hold
         self._stop = asyncio.Event()
         self._tx: asyncio.Task[None] | None = None
         self._failure: Exception | None = None  # a bug met outside the pump
