@@ -7,6 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from rpilinkd.api.server import REPLY_BUDGET_BYTES
+from rpilinkd.api.session import REPLY_PAUSE_BYTES, STALLED_S
 from rpilinkd.config import LinkConfig, MqttConfig
 from rpilinkd.errors import error_classes
 from rpilinkd.events import EventKind
@@ -51,8 +52,13 @@ def test_the_protocol_timer_table_matches_the_code() -> None:
 
 
 def test_the_reply_budget_in_api_md_matches_the_code() -> None:
-    """A client that does not read its replies is cut at 1 MiB plus one max_message."""
+    """A client that does not read its replies is paused past 64 KiB, cut after 2 s
+    without reading or at 1 MiB plus one max_message."""
     text = " ".join((DOCS / "api.md").read_text().split())
-    assert "once 1 MiB plus one `max_message` of them pile up unread (2 MiB by default)" in text
+    assert "while more than 64 KiB of replies wait for it" in text
+    assert "if it reads none of them for 2 s, or once 1 MiB plus one `max_message`" in text
+    assert "of them pile up unread (2 MiB by default;" in text
     assert REPLY_BUDGET_BYTES == 1 << 20
+    assert REPLY_PAUSE_BYTES == 64 * 1024
+    assert STALLED_S == 2.0
     assert LinkConfig().max_message == 1 << 20

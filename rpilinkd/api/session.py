@@ -6,10 +6,14 @@
   instead of holding it. Reading stops while a chunk is being answered, so a
   flooding client is slowed by its own socket (TCP backpressure).
 * **Bounded**: a request is decoded within the schema's limits (protocol.py);
-  pushes (messages, events) wait in a queue bounded by count and bytes; replies
-  a client does not read may pile up to ``reply_budget`` bytes, then the
-  connection is **aborted** (not politely closed, which would wait for the
-  unread bytes forever) and its slot, descriptor and memory are free at once.
+  pushes (messages, events) wait in a queue bounded by count and bytes. A client
+  that pipelines faster than it reads is **paused**: no more of its requests are
+  answered while more than ``REPLY_PAUSE_BYTES`` of replies wait for it (a slow
+  reader is slowed, not cut: a loaded machine starves readers for a while). One
+  that reads none of them for ``STALLED_S``, or lets them reach ``reply_budget``
+  bytes (replies to sends come while paused), is **aborted** (not politely closed,
+  which would wait for the unread bytes forever) and its slot, descriptor and
+  memory are free at once.
 * **Not held forever**: a request begun and left incomplete for ``idle_s`` ends
   the connection (a client idle *between* requests, like a listener, stays).
 """
@@ -40,6 +44,8 @@ _LOGGER = logging.getLogger(__name__)
 INTERNAL = RpilinkError("internal error in the daemon (its log has the details)")
 READ_CHUNK = 64 * 1024
 REQUESTS_PER_TURN = 16
+REPLY_PAUSE_BYTES = 64 * 1024  # unread replies past which a client's requests wait
+STALLED_S = 2.0  # a paused client that reads none of its replies this long is cut
 MAX_PENDING_SENDS = 64  # per client
 LINGER_S = 2.0  # after refusing garbage, how long to swallow the rest of it
 
@@ -88,6 +94,7 @@ class Session:
         self._pushes: deque[bytes] = deque()
         self._pushed = asyncio.Event()
         self._cut = False
+        writer.transport.set_write_buffer_limits(high=REPLY_PAUSE_BYTES)  # drain() waits past it
         self._writer_task = asyncio.create_task(self._write_pushes(), name=f"api push {number}")
 
     # -- output ---------------------------------------------------------------------
@@ -168,6 +175,7 @@ class Session:
                         return
                     if count % REQUESTS_PER_TURN == 0:
                         await asyncio.sleep(0)  # the link and other clients go first
+                        await self._wait_for_reader()
             if self._sends:  # half-closed: answer what was asked, then go
                 await asyncio.wait(set(self._sends))
         except (ApiError, MessageTooLargeError) as exc:  # no way to find the next request
@@ -178,6 +186,19 @@ class Session:
             pass
         finally:
             await self.close()
+
+    async def _wait_for_reader(self) -> None:
+        """Answer nothing more while more than REPLY_PAUSE_BYTES of replies are unread
+        (the client's requests wait in its socket meanwhile); cut a client that reads
+        none of them for STALLED_S."""
+        transport = self.writer.transport
+        while not self._cut and (unread := transport.get_write_buffer_size()) > REPLY_PAUSE_BYTES:
+            try:
+                async with asyncio.timeout(STALLED_S):
+                    await self.writer.drain()
+            except TimeoutError:
+                if transport.get_write_buffer_size() >= unread:
+                    self.abort(f"read none of its replies for {STALLED_S:g} s")
 
     async def _linger(self) -> None:
         """Close gently: stop writing, swallow what the client still sends, briefly.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -91,6 +93,49 @@ async def test_a_client_that_never_reads_its_replies_is_cut_and_its_slot_freed(
         assert server.counters["slow_clients_cut"] == 1
     finally:
         await server.close()
+
+
+def send_all(sock: socket.socket, payload: bytes) -> None:
+    with contextlib.suppress(OSError):  # cut: the reader sees the end
+        sock.sendall(payload)
+
+
+def pipeline_read_late(path: Path, requests: list[dict[str, object]]) -> tuple[int, int]:
+    """Write every request at once (from a thread) and start reading the replies only once
+    they are all sent or after 1.5 s (a reader starved for a while); how many replies
+    came, and their bytes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        sock.settimeout(30)
+        payload = b"".join(msgpack.packb(r) for r in requests)
+        writer = threading.Thread(target=send_all, args=(sock, payload), daemon=True)
+        writer.start()
+        writer.join(1.5)
+        unpacker, answered, total = msgpack.Unpacker(raw=False), 0, 0
+        while answered < len(requests):
+            try:
+                chunk = sock.recv(1 << 16)
+            except ConnectionResetError:  # cut
+                break
+            if not chunk:
+                break
+            unpacker.feed(chunk)
+            answered += sum(1 for _ in unpacker)
+            total += len(chunk)
+        writer.join(30)
+    return answered, total
+
+
+async def test_a_client_that_reads_late_is_paused_not_cut(served: Served) -> None:
+    """Replies of a pipelining client pile up only to REPLY_PAUSE_BYTES: the server then
+    answers no more until they are read (less than STALLED_S later). Before, it answered
+    on and cut the client at its reply budget (2 MiB): a reader merely starved for a
+    while on a loaded machine (tests/service/test_fairness.py's flood, with CPU hogs)."""
+    requests: list[dict[str, object]] = [{"op": "status", "id": i} for i in range(100_000)]
+    answered, total = await asyncio.to_thread(pipeline_read_late, served.path, requests)
+    assert answered == len(requests)
+    assert served.server.counters["slow_clients_cut"] == 0
+    assert total > served.server.reply_budget  # more than the old code let pile up
 
 
 async def test_a_request_left_incomplete_ends_the_connection(served: Served) -> None:

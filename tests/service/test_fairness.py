@@ -52,8 +52,7 @@ def pipeline(path: Path, requests: list[dict[str, object]], *, read: bool = True
 
 
 def count_whole(unpacker: msgpack.Unpacker) -> int:
-    """Whole replies fed so far, skipped in C rather than built: a loaded machine's
-    reader must keep within the reply budget (about 2 MiB), or the daemon rightly cuts it."""
+    """Whole replies fed so far, skipped in C rather than built (a cheap reader)."""
     whole = 0
     while True:
         try:
@@ -71,10 +70,10 @@ def _send_all(sock: socket.socket, payload: bytes) -> None:
 async def test_a_request_flood_never_takes_the_link_down(tmp_path: Path) -> None:
     """100,000 pipelined pings and 10,000 stats on one daemon while messages cross the link.
 
-    Each flood is its own program (a process, as a client is): a reader thread in this
-    process, starved of the GIL on a loaded machine, fell behind the daemon's reply
-    budget (about 2 MiB unread) and was rightly cut (3,052 of 10,000 stats answered,
-    under the suite and two CPU hogs)."""
+    Each flood is its own program (a process, as a client is). Beside two CPU hogs its
+    reader still fell 2 MiB behind now and then, and the daemon cut it (2,831 and 4,836
+    of 10,000 stats answered): a client that reads slowly is now paused instead
+    (session.py, REPLY_PAUSE_BYTES)."""
     with System(tmp_path) as system:
         alpha, beta = system.daemon("a"), system.daemon("b")
         ups = {d.name: d.status()["link_ups"] for d in (alpha, beta)}
