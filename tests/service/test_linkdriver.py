@@ -58,7 +58,7 @@ async def test_the_bus_turn_a_verdict_wakes_goes_before_the_senders_reply() -> N
     (the future's callback) right after it. Replying first, a client that sends again
     at once found the daemon busy with that turn: on the emulator, the 64 B round trip
     took a grid period more (5 instead of 4) for a larger share of round trips
-    (README, Speed)."""
+    (docs/speed.md)."""
     bus, config = VirtualBus(seed=2), Config()
     order: list[str] = []
     ends = {name: bus.end(name) for name in "ab"}
