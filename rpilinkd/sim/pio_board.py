@@ -33,7 +33,8 @@ from rpilinkd.phy.pio.registers import SmConfig
 from rpilinkd.pigpio_protocol import PUD_DOWN
 from rpilinkd.pins import PinMap
 from rpilinkd.sim.board import Board
-from rpilinkd.sim.pioemu import TICKS_PER_US, Inputs, PioBlock, StateMachine
+from rpilinkd.sim.pioemu import TICKS_PER_US, PioBlock, StateMachine
+from rpilinkd.sim.pioinputs import Inputs
 
 DMA_DEPTH = 1 << 20  # the DMA keeps up: its own latency is not modelled
 READ_WAIT_S = 0.05  # a read with nothing to return waits this long (the hardware: ~1 s)

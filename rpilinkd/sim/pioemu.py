@@ -18,58 +18,18 @@ the next input change: the result is the same, many times faster.
 
 from __future__ import annotations
 
-import bisect
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rpilinkd.errors import SimError
 from rpilinkd.phy.pio.asm import Program
 from rpilinkd.phy.pio.registers import FifoJoin, SmConfig, SmSettings
+from rpilinkd.sim.pioinputs import Inputs, PioEmulationError
 
 M32 = 0xFFFFFFFF
 TICKS_PER_US = 200
 SYNC_TICKS = 2  # the input synchroniser: two clk_sys flip-flops
 RP1_FIFO_DEPTH = 8
 RP2040_FIFO_DEPTH = 4
-
-
-class PioEmulationError(SimError):
-    """The program did something this emulator does not model."""
-
-
-class Inputs:
-    """GPIO input levels over time: a level word from each change on (ticks ascending)."""
-
-    def __init__(self, initial: int = 0) -> None:
-        self.ticks: list[int] = []
-        self.levels: list[int] = []
-        self.initial = initial
-
-    def add(self, tick: int, level: int) -> None:
-        if self.ticks and tick < self.ticks[-1]:
-            raise PioEmulationError("input changes must come in time order")
-        if self.ticks and tick == self.ticks[-1]:
-            self.levels[-1] = level
-        elif level != (self.levels[-1] if self.levels else self.initial):
-            self.ticks.append(tick)
-            self.levels.append(level)
-
-    def level(self, tick: int) -> int:
-        index = bisect.bisect_right(self.ticks, tick) - 1
-        return self.levels[index] if index >= 0 else self.initial
-
-    def next_change(self, tick: int) -> int | None:
-        """The first change after ``tick``."""
-        index = bisect.bisect_right(self.ticks, tick)
-        return self.ticks[index] if index < len(self.ticks) else None
-
-    def forget_before(self, tick: int) -> None:
-        """Drop changes no read can need any more (keeps long runs small)."""
-        index = bisect.bisect_right(self.ticks, tick) - 1
-        if index > 0:
-            self.initial = self.levels[index - 1]
-            del self.ticks[:index], self.levels[:index]
 
 
 def _rotate_right(word: int, by: int) -> int:
@@ -415,9 +375,3 @@ class PioBlock:
             machine.values, machine.dirs = old.values, old.dirs
         self.machines[sm] = machine
         return machine
-
-
-def outputs_at(changes: Sequence[tuple[int, int, int]], tick: int) -> tuple[int, int]:
-    """(values, dirs) in force at ``tick`` from an output log."""
-    index = bisect.bisect_right([c[0] for c in changes], tick) - 1
-    return (changes[index][1], changes[index][2]) if index >= 0 else (0, 0)

@@ -18,7 +18,8 @@ from rpilinkd.phy.events import FrameReceived
 from rpilinkd.phy.pio.framing import RxDecoder, tx_words
 from rpilinkd.phy.pio.programs import BusPrograms, build_programs
 from rpilinkd.pins import PinMap
-from rpilinkd.sim.pioemu import TICKS_PER_US, Inputs, PioBlock, StateMachine
+from rpilinkd.sim.pioemu import TICKS_PER_US, PioBlock, StateMachine
+from rpilinkd.sim.pioinputs import Inputs
 
 Changes = list[tuple[int, int]]  # (tick, level word)
 

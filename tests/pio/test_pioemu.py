@@ -14,7 +14,8 @@ from rpilinkd.phy.pio.asm import SideSet, assemble
 from rpilinkd.phy.pio.framing import tx_words
 from rpilinkd.phy.pio.registers import FifoJoin, SmSettings
 from rpilinkd.pins import PinMap
-from rpilinkd.sim.pioemu import Inputs, PioBlock, PioEmulationError, StateMachine
+from rpilinkd.sim.pioemu import PioBlock, StateMachine
+from rpilinkd.sim.pioinputs import Inputs, PioEmulationError
 from tests.pio.harness import build, crossed, run_rx, run_tx
 
 HAVE_PIOEMU = importlib.util.find_spec("pioemu") is not None

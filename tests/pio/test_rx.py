@@ -11,7 +11,8 @@ import pytest
 
 from rpilinkd.phy.pio.framing import RxDecoder
 from rpilinkd.pins import DEFAULT_PINS, WIDE_PINS, PinMap
-from rpilinkd.sim.pioemu import TICKS_PER_US, Inputs, PioBlock
+from rpilinkd.sim.pioemu import TICKS_PER_US, PioBlock
+from rpilinkd.sim.pioinputs import Inputs
 from tests.pio.harness import (
     build,
     crossed,
