@@ -254,6 +254,10 @@ class BusAccess:
         self._hold_until = until
         self._turn_around(now)
 
+    def _hand_over_due(self, now: float) -> bool:
+        """The last burst wants an answer and no reply hold runs (or it has ended)."""
+        return self._hand_over and now >= self._hold_until
+
     def burst_started(self, now: float) -> None:
         self._bursting = True
 
@@ -312,7 +316,7 @@ class BusAccess:
         """Whether the turn we hold should end after the current burst."""
         if self.turn is not Turn.OWN:
             return False
-        if self._hand_over and not self._want and self._now >= self._hold_until:
+        if self._hand_over_due(self._now) and not self._want:
             return True
         if self.role is Role.SLAVE:
             # revoked: stop driving after this burst. A master that misread RW (a cut
@@ -367,8 +371,7 @@ class BusAccess:
         if self.turn is Turn.HOLDING and not peer[RW]:  # revoked: nothing to let go
             self._set(RW, False)
             self.turn = Turn.RETURNING
-        held_for_reply = self._hand_over and now >= self._hold_until
-        if self.turn is Turn.HOLDING and held_for_reply and not self._want:
+        if self.turn is Turn.HOLDING and self._hand_over_due(now) and not self._want:
             self._set(RW, False)  # no reply came: the answer is the master's
             self.turn, self._hand_over = Turn.RETURNING, False
         if self.turn is Turn.HOLDING and self._want:

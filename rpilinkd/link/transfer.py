@@ -48,7 +48,7 @@ class Transfer:
         self.ack_held_until: float | None = None  # an ACK owed for verdicts alone waits
         self.answer_due: float | None = None  # verdicts wait; they ask for the bus from then
         self.last_rx = self.last_tx = 0.0
-        self.in_burst: list[int] = []  # frames whose timers wait for this turn to be out
+        self.in_turn: list[int] = []  # frames whose timers wait for this turn to be out
 
     def start(self, peer_window: int, now: float) -> None:
         """The link is up: the peer's window bounds ours, and both silences start now."""
@@ -140,8 +140,8 @@ class Transfer:
             self.ack_due = self.ack_held_until = None
             # we hold the bus again: the peer cannot answer any frame meanwhile, so no
             # timer runs until this turn is out (on_wire), earlier turns' frames included
-            self.in_burst = list(self.window.frames)
-            self.window.in_transit(self.in_burst)
+            self.in_turn = list(self.window.frames)
+            self.window.in_transit(self.in_turn)
         if not self.answers:
             self.answer_due = None
         return answer_expected
@@ -149,9 +149,9 @@ class Transfer:
     def on_wire(self, now: float) -> None:
         """The bursts since the last call are out and the peer may answer from ``now``:
         their round trips (and retransmission timers) start then."""
-        if self.in_burst:
-            self.window.on_wire(self.in_burst, now)
-            self.in_burst = []
+        if self.in_turn:
+            self.window.on_wire(self.in_turn, now)
+            self.in_turn = []
 
     def _retransmissions(self, now: float, limit: int, session: int) -> list[bytes]:
         out = []

@@ -80,7 +80,8 @@ class LinkDriver:
         """Keep the bus (or turn) ``seconds`` past the next burst the peer must answer:
         a local client that answers at once sends its reply in it (docs/protocol.md §2.4)."""
         if self.bus is not None:
-            self.bus.hold_turn(self.now() + seconds, self.now())
+            now = self.now()
+            self.bus.hold_turn(now + seconds, now)
 
     def end_hold(self) -> None:
         """No more holding for a reply (it came, or none is coming): from the next turn
