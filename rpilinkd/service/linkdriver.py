@@ -1,12 +1,11 @@
 """The link driver: the only glue between the bus backend and the sans-IO link layer.
 
-It feeds the backend's events and the time into the bus-access machine and the
-connection, applies what they ask for (control writes in order, claims and releases
-of the data lines, debouncing, bursts of frames), and sleeps until the next deadline
-or input. A backend session is two tasks, the receiver (the event stream) and the
-pump (this loop): whichever ends first ends the session, so a dying receiver always
-wakes the driver, which closes the backend and opens it again. While the backend is
-away the connection's timers still run (messages waiting for a relink expire on time).
+It opens the backend (retrying), runs a backend session on it (bussession.py: the
+bus-access machine and the connection fed the backend's events and the time, what
+they ask for applied) until the backend is lost, closes it and opens it again. While
+the backend is away the connection's timers still run (messages waiting for a relink
+expire on time); while the pins are lent out (``rpilink wiring-check``) it waits for
+the lease to end. It also says how the link stands (status, reason, figures).
 """
 
 from __future__ import annotations
@@ -21,17 +20,16 @@ from typing import Any
 
 from rpilinkd.errors import PhyError, PhyUnavailableError
 from rpilinkd.events import LinkStatus
-from rpilinkd.link import Connection, LinkDown, LinkState
-from rpilinkd.link.arbiter import Role
-from rpilinkd.link.busaccess import BusAccess, BusLost, RoleConflict, RoleDecided, coalesce
+from rpilinkd.link import Connection, LinkState
+from rpilinkd.link.busaccess import BusAccess, RoleConflict, RoleDecided
 from rpilinkd.link.events import DownReason
-from rpilinkd.phy import ControlsChanged, FrameReceived, PhyBackend, PhyEvent, open_with_retry
-from rpilinkd.phy.base import FIRST_RETRY_S, BusStep, DataLines
+from rpilinkd.phy import PhyBackend, open_with_retry
+from rpilinkd.phy.base import FIRST_RETRY_S
+from rpilinkd.service.bussession import BusSession, EventSink
 from rpilinkd.service.linkreason import bus_reason
 from rpilinkd.service.resync import LineResync
 
 _LOGGER = logging.getLogger(__name__)
-EventSink = Callable[[Any, float], None]
 
 
 class LinkDriver:
@@ -54,22 +52,18 @@ class LinkDriver:
         self.on_event: EventSink = on_event or (lambda event, now: None)
         self.rng = rng or random.Random()
         self.now = clock  # the daemon's one clock (the event loop's is the same monotonic)
-        self.bus: BusAccess | None = None
+        self.session: BusSession | None = None  # while the backend is open
         self.phy_up = False
         self.unsupported = unsupported
         self.conflict = False
         self.phy_problem = ""  # why the backend is not open (for status)
         self._wake = asyncio.Event()
-        self._end_hold = False  # end_hold() was called: the pump ends the hold
         self._stop = asyncio.Event()
-        self._tx: asyncio.Task[None] | None = None
-        self._failure: Exception | None = None  # a bug met outside the pump
-        self.bursts = 0
+        self.bursts_before = 0  # bursts of the sessions that ended
         self.internal_errors = 0  # bugs caught by run(): each reset the link
         self.sessions = 0  # backend sessions opened
         self.paused_until: float | None = None  # while the pins are lent out
         self.pins_free = False  # paused, and the backend session is over: a borrower may go
-        self._bus_state = ""
         self.resync = LineResync(phy, clock)
 
     def wake(self) -> None:
@@ -79,14 +73,15 @@ class LinkDriver:
     def hold_turn(self, seconds: float) -> None:
         """Keep the bus (or turn) ``seconds`` past the next burst the peer must answer:
         a local client that answers at once sends its reply in it (docs/protocol.md §2.4)."""
-        if self.bus is not None:
+        if self.session is not None:
             now = self.now()
-            self.bus.hold_turn(now + seconds, now)
+            self.session.bus.hold_turn(now + seconds, now)
 
     def end_hold(self) -> None:
         """No more holding for a reply (it came, or none is coming): from the next turn
         of the loop, once the bus knows what there is to send, or it hands over now."""
-        self._end_hold = True
+        if self.session is not None:
+            self.session.end_hold()
         self._wake.set()
 
     def stop(self) -> None:
@@ -128,13 +123,14 @@ class LinkDriver:
             return (
                 self.unsupported or self.phy_problem or f"connecting to the {self.phy.name} backend"
             )
-        if self.bus is None:
+        if self.session is None:
             return "starting the bus"
-        return bus_reason(self.bus, conflict=self.conflict, refused=refused, now=self.now())
+        return bus_reason(self.session.bus, conflict=self.conflict, refused=refused, now=self.now())
 
     def figures(self) -> dict[str, Any]:
         """The driver's counters, the bus machine's and the backend's, for ``stats``."""
-        bus = self.bus
+        session = self.session
+        bus = session.bus if session is not None else None
         return {
             "bus": dict(
                 bus.counters,
@@ -144,7 +140,7 @@ class LinkDriver:
             )
             if bus is not None
             else {},
-            "bursts": self.bursts,
+            "bursts": self.bursts_before + (session.bursts if session is not None else 0),
             "internal_errors": self.internal_errors,
             "backend_sessions": self.sessions,
             "phy": dict(self.phy.stats),
@@ -221,35 +217,39 @@ class LinkDriver:
                     await self._stop.wait()
 
     async def _session(self) -> None:
-        self.phy.set_framing(False)
-        self.bus = BusAccess(
+        bus = BusAccess(
             role=self.role_setting,
             rng=self.rng,
             turn_ms=self.turn_ms,
             now=self.now(),
             frame_line_in_step=self.phy.capabilities.frame_line_in_step,
         )
-        tasks = {
-            asyncio.create_task(self._receive(), name="link receive"),
-            asyncio.create_task(self._pump_forever(), name="link pump"),
-        }
-        if self.phy.capabilities.reports_may_be_lost:
-            tasks.add(asyncio.create_task(self.resync.run(self.bus, self._wake.set), name="resync"))
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for task in done:
-            if not task.cancelled() and (exc := task.exception()) is not None:
-                raise exc
-        if not self._stop.is_set() and not self.paused:
-            raise PhyUnavailableError(f"the {self.phy.name} backend's event stream ended")
+        self.session = BusSession(
+            self.phy,
+            self.connection,
+            bus,
+            wake=self._wake,
+            resync=self.resync,
+            on_event=self._on_session_event,
+            clock=self.now,
+            running=lambda: not (self._stop.is_set() or self.paused),
+        )
+        await self.session.run()
+
+    def _on_session_event(self, event: Any, now: float) -> None:
+        if isinstance(event, RoleDecided):
+            self.conflict = False
+        elif isinstance(event, RoleConflict):
+            if not self.conflict:
+                _LOGGER.error("role conflict: %s", event.message)
+            self.conflict = True
+        self.on_event(event, now)  # read at each event: the node sets it after __init__
 
     async def _end_session(self) -> None:
         """Close the backend without ever waiting on a dead connection."""
-        await self._cancel_tx()
+        session, self.session = self.session, None
+        if session is not None:
+            self.bursts_before += session.bursts
         now = self.now()
         self.connection.stop(
             DownReason.STOPPED if self._stop.is_set() else DownReason.BUS_LOST, now
@@ -257,170 +257,8 @@ class LinkDriver:
         self._drain_connection(now)
         with contextlib.suppress(PhyError, OSError):
             await self.phy.aclose()  # the pins left safe
-        self.bus = None
-
-    async def _receive(self) -> None:
-        """Take the backend's events as they come (in its task), until it is lost."""
-        self.phy.listen(self._on_phy_event)
-        await self.phy.ended()
-
-    def _on_phy_event(self, event: PhyEvent) -> None:
-        now = self.now()
-        self.resync.saw_event(now)
-        try:
-            if isinstance(event, FrameReceived):
-                if self.bus is not None:
-                    self.bus.frame_seen(now)
-                self.connection.receive_frame(event.data, now)
-                self._drain_connection(now)  # a delivery or verdict goes up at once
-            elif isinstance(event, ControlsChanged) and self.bus is not None:
-                self.bus.peer_lines(event.levels, now)
-        except Exception as exc:  # a bug: hand it to the pump, which ends the session
-            self._failure = exc
-        self._wake.set()
-
-    # -- one turn of the loop ---------------------------------------------------------------
-
-    async def _pump_forever(self) -> None:
-        while not self._stop.is_set() and not self.paused:
-            if self._failure is not None:
-                failure, self._failure = self._failure, None
-                raise failure
-            await self._pump()
-
-    async def _pump(self) -> None:
-        # The bus goes first: the replies to the senders of verdicts that just came wait
-        # for this turn, whose writes (the acknowledgement of the grant that came with
-        # them) are then on their way. A client that sends again at once finds the
-        # daemon free: replying first, its next message waited behind this turn.
-        bus, connection = self.bus, self.connection
-        assert bus is not None
-        self._wake.clear()  # a wake from here on (the receiver runs meanwhile) is kept
-        now = self.now()
-        for machine in (bus, connection):
-            timer = machine.get_timer()
-            if timer is not None and timer <= now:
-                machine.handle_timer(now)
-        self._drain_connection(now)
-        bus.want_bus(connection.wants_to_send(now), now, ask=connection.needs_bus(now))
-        if self._end_hold:  # only now: a hold ended while nothing was wanted hands over
-            self._end_hold = False
-            bus.hold_turn(0.0, now)
-        await self._apply_bus()
-        if bus.may_transmit and connection.wants_to_send(self.now()) and self._tx is None:
-            self._tx = asyncio.create_task(self._transmit(bus), name="link transmit")
-        elif self._tx is None:
-            self.phy.flush()  # no burst this turn: what apply held goes out alone
-        deadlines = [t for t in (bus.get_timer(), connection.get_timer()) if t is not None]
-        alarm = None
-        if deadlines:  # a plain timer: wait_for would make a task for every turn
-            delay = max(0.0, min(deadlines) - self.now())
-            alarm = asyncio.get_running_loop().call_later(delay, self._wake.set)
-        try:
-            await self._wake.wait()
-        finally:
-            if alarm is not None:
-                alarm.cancel()
-
-    async def _apply_bus(self) -> None:
-        """Apply what the bus machine asks for, as one backend call.
-
-        The machine is told a claim or release is done as soon as it is queued: the
-        backend applies the call's steps in order, so the writes that must wait for
-        it (the grant after a release) follow it in the same call.
-        """
-        bus = self.bus
-        assert bus is not None
-        while True:
-            steps: list[BusStep] = []
-            while True:
-                await self.phy.debounce_strobes(bus.debounce_strobes)
-                steps += coalesce(bus.writes())
-                request = bus.data_request()
-                if request is True:
-                    steps.append(DataLines.CLAIM)
-                    bus.data_claimed(self.now())
-                elif request is False:
-                    await self._cancel_tx()
-                    steps.append(DataLines.RELEASE)
-                    bus.data_released(self.now())
-                while (event := bus.next_event()) is not None:
-                    self._bus_event(event)
-                if not (bus.writes_pending or bus.has_request):
-                    break  # else the steps just queued produced more to do
-            if steps:
-                await self.phy.apply(steps)
-            bus.writes_applied(self.now())
-            if not (bus.writes_pending or bus.has_request):
-                break  # else the peer's lines changed meanwhile
-        if bus.state != self._bus_state:
-            _LOGGER.debug(
-                "bus %s -> %s (peer %s, %s)",
-                self._bus_state,
-                bus.state,
-                "".join(k.name if v else "-" for k, v in bus.peer.items()),
-                bus.arbiter.counters,
-            )
-            self._bus_state = bus.state
-
-    def _bus_event(self, event: RoleDecided | RoleConflict | BusLost) -> None:
-        now = self.now()
-        self.on_event(event, now)
-        if isinstance(event, RoleDecided):
-            self.conflict = False
-            self.phy.set_framing(True)
-            self.connection.start(now, leader=event.role is Role.MASTER)
-            _LOGGER.info("bus roles decided: this node is %s", event.role.value)
-        elif isinstance(event, RoleConflict):
-            if not self.conflict:
-                _LOGGER.error("role conflict: %s", event.message)
-            self.conflict = True
-        else:
-            _LOGGER.info("bus lost (%s); arbitrating again", event.reason)
-            self.phy.set_framing(False)
-            self.connection.stop(DownReason.BUS_LOST, now)
-            self._drain_connection(now)
 
     def _drain_connection(self, now: float) -> None:
+        """Between sessions: the connection's events go on (no bus to send back)."""
         while (event := self.connection.next_event()) is not None:
             self.on_event(event, now)
-            lost_peer = isinstance(event, LinkDown) and event.reason not in (
-                DownReason.BUS_LOST,
-                DownReason.STOPPED,
-            )
-            if lost_peer and self.bus is not None and self.phy_up:  # re-arbitrate
-                self.phy.set_framing(False)
-                self.bus.restart(now)
-
-    # -- sending ----------------------------------------------------------------------------
-
-    async def _transmit(self, bus: BusAccess) -> None:
-        limit = max(1, self.connection.config.window)
-        over_at = self.now()  # when the last burst is off the wire
-        try:
-            while bus.may_transmit:
-                frames = self.connection.frames_to_send(self.now(), max_frames=limit)
-                if not frames:
-                    break
-                answer_expected = self.connection.answer_expected
-                bus.burst_started(self.now())
-                plays_on = await self.phy.send_frames(frames)
-                over_at = self.now() + plays_on
-                self.bursts += 1
-                bus.burst_done(self.now(), answer_expected=answer_expected)
-        except PhyError as exc:
-            _LOGGER.warning("sending failed: %s", exc.message)
-            bus.burst_done(self.now())
-        except Exception as exc:  # a bug: hand it to the pump, which ends the session
-            self._failure = exc
-        finally:
-            # the turn is over: the peer may answer once the last burst is out
-            self.connection.frames_on_wire(max(over_at, self.now()))
-            self._tx = None
-            self._wake.set()
-
-    async def _cancel_tx(self) -> None:
-        task, self._tx = self._tx, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
