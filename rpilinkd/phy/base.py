@@ -244,6 +244,25 @@ class PhyBackend(abc.ABC):
             PhyUnavailableError: the connection was lost.
         """
 
+    def queues_turn_end(self, frames: Sequence[bytes]) -> bool:
+        """Whether :meth:`send_burst` queues its ``then`` together with these frames, at
+        once, so that nothing applied meanwhile can come between them (pigpio: a burst
+        of one wave). Only then may the driver decide a turn's end before its burst.
+        Default: no."""
+        return False
+
+    async def send_burst(self, frames: Sequence[bytes], then: Sequence[BusStep]) -> float:
+        """:meth:`send_frames`, then ``then`` (:meth:`apply`): the steps that end the
+        turn once the burst is over, the release of the data lines and the hand-over's
+        writes. A backend that runs one queue of commands in order sends them with the
+        burst's last batch (pigpio: pigpiod runs the hand-over the moment the burst is
+        over, with no round trip to the daemon in between). Default: one after the other.
+        """
+        plays_on = await self.send_frames(frames)
+        if then:
+            await self.apply(then)
+        return plays_on
+
     # -- receiving ----------------------------------------------------------
 
     async def events(self) -> AsyncIterator[PhyEvent]:

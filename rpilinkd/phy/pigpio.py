@@ -331,22 +331,52 @@ class PigpioPhy(PhyBackend):
         if not frames:
             return 0.0
         groups = wave_groups(frames, self.pins.width)
-        over_at = await self._play([frames[start:end] for start, end in groups])
+        return await self._send_waves([frames[start:end] for start, end in groups])
+
+    def queues_turn_end(self, frames: Sequence[bytes]) -> bool:
+        return bool(frames) and len(wave_groups(frames, self.pins.width)) == 1
+
+    async def send_burst(self, frames: Sequence[bytes], then: Sequence[BusStep]) -> float:
+        """A burst of one wave takes ``then`` into its batch, behind the MICS that waits
+        for its end: the hand-over runs in pigpiod the moment the burst is over. (A
+        longer burst's batches are sent over time: ``then`` follows it as a call.)"""
+        check_send(frames, driving=self._driving, max_frame=self.max_frame)
+        if not self.queues_turn_end(frames) or DataLines.CLAIM in then:  # (never a claim)
+            return await super().send_burst(frames, then)
+        epilogue: list[Request] = []
+        for step in then:
+            if step is DataLines.RELEASE:
+                epilogue += self._release_requests()
+            elif not isinstance(step, DataLines):
+                epilogue += self._write_guard() + self._control_requests(step)
+        return await self._send_waves([frames], epilogue, releases=DataLines.RELEASE in then)
+
+    async def _send_waves(
+        self, waves: list[Sequence[bytes]], epilogue: Sequence[Request] = (), releases: bool = False
+    ) -> float:
+        over_at = await self._play(waves, epilogue, releases)
         await self._check_replies(wait=False)  # answered before the burst's were
-        self.stats["frames_sent"] += len(frames)
-        self.stats["bytes_sent"] += sum(map(len, frames))
+        self.stats["frames_sent"] += sum(map(len, waves))
+        self.stats["bytes_sent"] += sum(len(frame) for wave in waves for frame in wave)
         return max(0.0, over_at - asyncio.get_running_loop().time())
 
-    async def _play(self, waves: list[Sequence[bytes]]) -> float:
-        """Play the waves (waves.py); returns once the last has started, with the loop
-        time by which it is over."""
+    async def _play(
+        self, waves: list[Sequence[bytes]], epilogue: Sequence[Request], releases: bool
+    ) -> float:
+        """Play the waves (waves.py), then the epilogue (``releases``: it lets the data
+        lines go); returns once the last wave has started, with the loop time by which
+        it is over."""
         burst = WaveBurst(self.client, self.where)
         try:
-            await burst.play(waves, self.encoder.encode, prelude=self._claim_requests())
+            prelude = self._claim_requests()  # the pending claim first
+            if releases:  # ... and the release in the same batch: no wave after it
+                self._driving = self._claim_later = False
+            await burst.play(waves, self.encoder.encode, prelude=prelude, epilogue=epilogue)
         finally:
             self.stats["waves_sent"] += burst.waves_sent
-            if burst.unchecked is not None:
-                self._unread.append(burst.unchecked)
+            for sent in (burst.unchecked, burst.epilogue_unchecked):
+                if sent is not None:
+                    self._unread.append(sent)
         return burst.over_at
 
     # -- receiving ------------------------------------------------------------------------

@@ -13,9 +13,10 @@ When is a wave over? Its reply comes after pigpiod started it, so "reply time
 + start delay + the wave's length" is never early: a burst of more than two
 waves waits for that instant (polling WVTAT near it, as asyncio's sleeps end
 on a 1 ms grid) before it deletes a wave to make room. The last wave's batch
-instead ends with a MICS for as long as the burst still plays, then the WVDELs:
-pigpiod runs the socket's next commands (the hand-over) the moment it is over. Its
-answers are not waited for: the hand-over goes out right behind it, so pigpiod has
+instead ends with a MICS for as long as the burst still plays, then the WVDELs,
+then the epilogue its caller gave (the turn's hand-over, when it is known before
+the burst goes out): pigpiod runs it the moment the burst is over. Its answers are
+not waited for; a hand-over decided later goes out right behind it, so pigpiod has
 it in hand when the MICS ends, however busy the daemon is meanwhile.
 """
 
@@ -97,9 +98,16 @@ class WaveBurst:
         self.unchecked: UncheckedWave | None = None
         #: the loop time by which the last wave is over (play returns before that)
         self.over_at = 0.0
+        self._epilogue: list[Request] = []
+        #: the epilogue's batch part, sent and not waited for
+        self.epilogue_unchecked: Unchecked | None = None
 
     async def play(
-        self, groups: Sequence[T], encode: Callable[[T], U32], prelude: Sequence[Request] = ()
+        self,
+        groups: Sequence[T],
+        encode: Callable[[T], U32],
+        prelude: Sequence[Request] = (),
+        epilogue: Sequence[Request] = (),
     ) -> None:
         """Play the groups' pulses back to back, each encoded just before it is sent
         (while the one before it plays). Returns once the last wave's batch is sent,
@@ -107,8 +115,10 @@ class WaveBurst:
         as the waves still have to play, then their WVDELs, so pigpiod runs whatever
         this socket sends next (the hand-over, the next burst) the moment the burst is
         over, with no poll and no round trip, even while the daemon is busy elsewhere.
-        ``prelude``: commands to run first, in the first wave's batch."""
-        self._prelude = list(prelude)
+        ``prelude``: commands to run first, in the first wave's batch; ``epilogue``:
+        commands to run once the burst is over, in the last wave's batch after its
+        tail (not sent if the burst is cut short: its caller then decides)."""
+        self._prelude, self._epilogue = list(prelude), list(epilogue)
         loop = asyncio.get_running_loop()
         live: deque[tuple[int, float]] = deque()  # (wave id, when it is over at the latest)
         try:
@@ -136,6 +146,9 @@ class WaveBurst:
                     live.clear()
             while live:  # a wave too long for one MICS: wait for it here
                 self.delete(await self._wait_done(*live.popleft()))
+            if self._epilogue:  # no tail carried it
+                epilogue, self._epilogue = self._epilogue, []
+                self.epilogue_unchecked = Unchecked(epilogue, self.client.send_many(epilogue))
         finally:
             self.close()
 
@@ -157,15 +170,20 @@ class WaveBurst:
             (Cmd.WVTXM, wave_id, mode, b""),
         ]
         started = len(requests)
+        epilogue: list[Request] = []
         if tail is not None:  # their answers are never read
             micros, earlier = tail
             requests += [(Cmd.MICS, micros, 0, b"")]
             requests += [(Cmd.WVDEL, done, 0, b"") for done in (*earlier, wave_id)]
-        futures = self.client.send_many(requests)
+            epilogue, self._epilogue = self._epilogue, []
+        ended = len(requests)
+        futures = self.client.send_many(requests + epilogue)
         self.table.take(wave_id)  # pigpiod's table once these commands have run
         if tail is not None:  # deleted by the tail: its answers can wait (see unchecked)
             unchecked = UncheckedWave(requests[:started], futures[:started], wave_id, self.where)
             self.unchecked = unchecked
+            if epilogue:
+                self.epilogue_unchecked = Unchecked(epilogue, futures[ended:])
             return wave_id
         futures[started - 2].add_done_callback(self._created)
         created = (await self.client.results(requests[:started], futures[:started]))[-2]

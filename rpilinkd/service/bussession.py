@@ -123,7 +123,7 @@ class BusSession:
             if timer is not None and timer <= now:
                 machine.handle_timer(now)
         self.drain_connection(now)
-        bus.want_bus(connection.wants_to_send(now), now, ask=connection.needs_bus(now))
+        self._tell_wants(now)
         if self._end_hold:  # only now: a hold ended while nothing was wanted hands over
             self._end_hold = False
             bus.hold_turn(0.0, now)
@@ -144,35 +144,46 @@ class BusSession:
                 alarm.cancel()
 
     async def _apply_bus(self) -> None:
-        """Apply what the bus machine asks for, as one backend call.
-
-        The machine is told a claim or release is done as soon as it is queued: the
-        backend applies the call's steps in order, so the writes that must wait for
-        it (the grant after a release) follow it in the same call.
-        """
+        """Apply what the bus machine asks for, as one backend call."""
         bus = self.bus
         while True:
-            steps: list[BusStep] = []
-            while True:
-                await self.phy.debounce_strobes(bus.debounce_strobes)
-                steps += coalesce(bus.writes())
-                request = bus.data_request()
-                if request is True:
-                    steps.append(DataLines.CLAIM)
-                    bus.data_claimed(self.now())
-                elif request is False:
-                    await self._cancel_tx()
-                    steps.append(DataLines.RELEASE)
-                    bus.data_released(self.now())
-                while (event := bus.next_event()) is not None:
-                    self._bus_event(event)
-                if not (bus.writes_pending or bus.has_request):
-                    break  # else the steps just queued produced more to do
+            steps = await self._take_steps(in_burst=False)
             if steps:
                 await self.phy.apply(steps)
             bus.writes_applied(self.now())
             if not (bus.writes_pending or bus.has_request):
                 break  # else the peer's lines changed meanwhile
+        self._log_state()
+
+    async def _take_steps(self, *, in_burst: bool) -> list[BusStep]:
+        """What the bus machine asks for, as backend steps in order.
+
+        The machine is told a claim or release is done as soon as it is queued: the
+        backend applies the steps in order, so the writes that must wait for it (the
+        grant after a release) follow it in the same call. A release first stops a
+        burst still being sent, unless ``in_burst``: the steps then go behind it.
+        """
+        bus = self.bus
+        steps: list[BusStep] = []
+        while True:
+            await self.phy.debounce_strobes(bus.debounce_strobes)
+            steps += coalesce(bus.writes())
+            request = bus.data_request()
+            if request is True:
+                steps.append(DataLines.CLAIM)
+                bus.data_claimed(self.now())
+            elif request is False:
+                if not in_burst:
+                    await self._cancel_tx()
+                steps.append(DataLines.RELEASE)
+                bus.data_released(self.now())
+            while (event := bus.next_event()) is not None:
+                self._bus_event(event)
+            if not (bus.writes_pending or bus.has_request):
+                return steps  # else the steps just queued produced more to do
+
+    def _log_state(self) -> None:
+        bus = self.bus
         if bus.state != self._bus_state:
             if _LOGGER.isEnabledFor(logging.DEBUG):  # the peer's lines cost a join
                 peer = "".join(k.name if v else "-" for k, v in bus.peer.items())
@@ -223,10 +234,14 @@ class BusSession:
                     break
                 answer_expected = self.connection.answer_expected
                 bus.burst_started(self.now())
-                plays_on = await self.phy.send_frames(frames)
+                then = await self._turn_end(frames, answer_expected)
+                plays_on = await self.phy.send_burst(frames, then)
                 over_at = self.now() + plays_on
                 self.bursts += 1
-                bus.burst_done(self.now(), answer_expected=answer_expected)
+                if then:
+                    bus.writes_applied(self.now())
+                else:
+                    bus.burst_done(self.now(), answer_expected=answer_expected)
         except PhyError as exc:
             _LOGGER.warning("sending failed: %s", exc.message)
             bus.burst_done(self.now())
@@ -237,6 +252,29 @@ class BusSession:
             self.connection.frames_on_wire(max(over_at, self.now()))
             self._tx = None
             self.wake.set()
+
+    async def _turn_end(self, frames: list[bytes], answer_expected: bool) -> list[BusStep]:
+        """If the burst about to go is the turn's last and ends it (or our drive of the
+        data lines), the steps that do so, for the backend to queue with it: the machine
+        is told the burst is done now, as a claim is done once queued. Only where the
+        backend queues both at once: a write the pump applied in between (the peer's
+        revoke answered) would overtake the burst. Else none, and the burst stays one
+        till it is sent (the pump must not end the turn under it)."""
+        bus, now = self.bus, self.now()
+        if not self.phy.queues_turn_end(frames):
+            return []
+        self._tell_wants(now)
+        if self.connection.wants_to_send(now):
+            return []  # more bursts to come: the turn goes on
+        bus.burst_done(now, answer_expected=answer_expected)
+        then = await self._take_steps(in_burst=True)
+        if not then:
+            bus.burst_started(now)
+        return then
+
+    def _tell_wants(self, now: float) -> None:
+        connection = self.connection
+        self.bus.want_bus(connection.wants_to_send(now), now, ask=connection.needs_bus(now))
 
     async def _cancel_tx(self) -> None:
         task, self._tx = self._tx, None

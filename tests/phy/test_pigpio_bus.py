@@ -198,6 +198,63 @@ async def test_taking_a_turn_goes_out_with_the_burst_in_one_batch() -> None:
         watcher.cancel()
 
 
+async def test_a_turns_end_goes_out_in_its_one_wave_bursts_batch() -> None:
+    """``send_burst`` puts the release and the grant in a one-wave burst's own batch,
+    behind its MICS: pigpiod runs them the moment the frame is over, and no batch of
+    the daemon's has to follow (one that came late, from a busy daemon, held the grant
+    back). A longer burst is followed by them as a call of their own, in order too."""
+    async with (
+        Simulator(SimConfig(sample_us=5, seed=14)) as sim,
+        pair_on(sim, timing(5)) as (a, b),
+    ):
+        seen: list[str] = []
+
+        async def watch() -> None:
+            rw = False
+            async for event in b.events():
+                if isinstance(event, FrameReceived):
+                    seen.append("frame")
+                elif isinstance(event, ControlsChanged) and event.levels[ControlLine.RW] != rw:
+                    rw = event.levels[ControlLine.RW]
+                    seen.append(f"rw {'high' if rw else 'low'}")
+
+        async def seen_after(count: int) -> list[str]:
+            deadline = asyncio.get_running_loop().time() + 5
+            while len(seen) < count and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
+            return seen
+
+        batches: list[list[int]] = []
+        send_many = a.client.send_many
+
+        def record(requests: Sequence[tuple[int, int, int, bytes]]) -> list[asyncio.Future[int]]:
+            batches.append([cmd for cmd, *_ in requests])
+            return send_many(requests)
+
+        a.client.send_many = record  # type: ignore[method-assign]
+        watcher = asyncio.create_task(watch())
+        for frames in ([bytes(range(64))], [bytes(1024)] * 12):
+            seen.clear()
+            batches.clear()
+            await a.apply([DataLines.CLAIM])  # held for the burst
+            await a.send_burst(frames, [DataLines.RELEASE, {ControlLine.RW: True}])
+            with pytest.raises(PhyError, match="drive_data"):  # let go: no wave may follow
+                await a.send_frames([bytes(4)])
+            assert await seen_after(len(frames) + 1) == ["frame"] * len(frames) + ["rw high"]
+            commands = [cmd for batch in batches for cmd in batch]
+            order = [Cmd.WVTXM, Cmd.MICS, Cmd.WVHLT, Cmd.BS1]  # wave, tail, release, grant
+            assert [commands.index(cmd) for cmd in order] == sorted(
+                commands.index(cmd) for cmd in order
+            )
+            one_wave = len(wave_groups(frames)) == 1
+            assert (len(batches) == 1) == one_wave, batches
+            await a.apply([{ControlLine.RW: False}])
+            assert await seen_after(len(frames) + 2) == [*seen[:-1], "rw low"]
+        watcher.cancel()
+        assert sim.stats()["shorts_total"] == 0
+
+
 async def test_a_refusal_in_a_bursts_unwaited_batch_is_raised_by_the_next_call() -> None:
     """A burst's last batch is not waited for; what pigpiod answered to it (here: the
     wave got another id, as when another program makes waves) is raised by the
