@@ -16,6 +16,8 @@ op                  arguments                                   answer
 ``restart``         ``board``, optional ``down_s`` (0.2)
 ``stall``           ``board``, optional ``ms`` (200)
 ``ports``                                                       ``a``, ``b``
+``timeline``        ``record``: true starts, false stops        ``timeline`` (on stop):
+                                                                passes, wire edges
 ==================  ==========================================  =======================
 """
 
@@ -31,6 +33,7 @@ from typing import Any, Protocol
 
 from rpilinkd.errors import SimError
 from rpilinkd.sim.faults import Fault
+from rpilinkd.sim.timeline import Timeline
 
 _LOGGER = logging.getLogger(__name__)
 MAX_LINE = 64 * 1024
@@ -50,6 +53,8 @@ class Controllable(Protocol):
     async def restart_board(self, board: str, down_s: float = 0.2) -> None: ...
     def stall_alerts(self, board: str, ms: float) -> None: ...
     def port(self, board: str) -> int: ...
+    @property
+    def timeline(self) -> Timeline: ...
 
 
 class ControlServer:
@@ -128,7 +133,15 @@ class ControlServer:
             return {}
         if op == "ports":
             return {name: sim.port(name) for name in sim.boards}
+        if op == "timeline":
+            record = request.get("record")
+            if not isinstance(record, bool):
+                raise SimError("timeline: record must be true (start) or false (stop and return)")
+            if record:
+                sim.timeline.start()
+                return {}
+            return {"timeline": sim.timeline.stop()}
         raise SimError(
             f"unknown op {op!r}; ops: stats, reset-stats, fault, faults, remove-fault, "
-            "clear-faults, restart, stall, ports"
+            "clear-faults, restart, stall, ports, timeline"
         )

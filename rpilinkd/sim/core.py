@@ -32,6 +32,7 @@ from rpilinkd.sim.faults import Fault, Faults, parse_spec
 from rpilinkd.sim.pio_board import PioBoard
 from rpilinkd.sim.sampler import Sampler
 from rpilinkd.sim.server import BoardServer
+from rpilinkd.sim.timeline import Timeline
 from rpilinkd.sim.transmitter import DEFAULT_SET_CLEAR_GAP_US
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wave_commands import WAVE_HANDLERS
@@ -103,6 +104,7 @@ class Simulator:
         self._t0_ns = time.monotonic_ns()
         self._acting_at: float | None = None  # see act_at
         self._vcd = VcdWriter(self.config.vcd, names) if self.config.vcd else None
+        self.timeline = Timeline()  # recorded on request (the control socket's op)
         self.sampler = Sampler(
             self.boards,
             self.wires,
@@ -110,6 +112,7 @@ class Simulator:
             rng=random.Random(rng.random()),
             start_us=0.0,
             vcd=self._vcd,
+            timeline=self.timeline,
         )
         ports = {"a": self.config.port_a, "b": self.config.port_b}
         self.servers = {

@@ -33,6 +33,7 @@ from rpilinkd.sim.board import Board, NotifyHandle
 from rpilinkd.sim.faults import Faults
 from rpilinkd.sim.glitch import filters_steady, glitch_filter
 from rpilinkd.sim.pio_board import PioBoard
+from rpilinkd.sim.timeline import Timeline
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wires import Crossing, Flags, Side, Wire, resolve, shorts, wire_values
 
@@ -63,12 +64,13 @@ class Sampler:
         rng: random.Random,
         start_us: float,
         vcd: VcdWriter | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self.boards = boards
         self._wires = wires
         self.faults = faults
         self._rng = rng
-        self.vcd = vcd
+        self.vcd, self.timeline = vcd, timeline
         self.last_us = start_us
         self.last_level: dict[str, int | None] = dict.fromkeys(boards, None)  # None: not sampled
         self._short_since: dict[str, float] = {}  # wire (or net) -> when its ongoing short began
@@ -119,6 +121,8 @@ class Sampler:
         self._count_shorts(shorts(crossings["a"], side_a, side_b, names), times, t_end)
         if self.vcd is not None:
             self.vcd.record(times, wire_values(wires, side_a, side_b))
+        if self.timeline is not None and self.timeline.recording:
+            self.timeline.record(t_end, times, wires, side_a, side_b)
         self.last_us = t_end
         self.passes += 1
 

@@ -4,8 +4,9 @@ Every figure is taken at rpilink-sim's default report ceiling (400,000 level
 changes a second per board, the best public measurement of pigpiod on a Pi:
 joan2937/pigpio#35), so a bus that would outrun a real pigpiod is not flattered.
 Per bus width and sample period: 64-byte round trips (send -> accepted) both
-ways, bulk goodput one way and both ways at once, and the daemons' CPU seconds
-per MB moved (a Pi's core is several times slower than this machine's).
+ways and their two legs (from the emulator's timeline), bulk goodput one way and
+both ways at once, and the daemons' CPU seconds per MB moved (a Pi's core is
+several times slower than this machine's).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from rpilinkd.client import Client
 from rpilinkd.config import BusConfig
 from rpilinkd.phy.codec import BusTiming
 from rpilinkd.sim.alerts import DEFAULT_REPORT_RATE
+from rpilinkd.sim.clock import PERIOD_S
 from rpilinkd.testbed import System
+from rpilinkd.testbed.legs import round_trip_legs
 
 DESCRIPTION = "two daemons on the emulator at pigpiod's report ceiling: latency, goodput, CPU"
 IN_FLIGHT = 16  # sends waiting at once, as `rpilink bench` does by default
@@ -78,10 +81,13 @@ def case(width: int, sample_us: int, quick: bool) -> dict[str, float | int | str
     ):
         pids = [d.child.pid for d in system.daemons.values() if d.child is not None]
         for sender in ("a", "b"):
+            system.sim_request(op="timeline", record=True)
             idle = asyncio.run(one_way(system, sender, 20, 30 if quick else 200, 64, 1))
+            timeline = system.sim_request(op="timeline", record=False)["timeline"]
             way = f"{name}_64B_{sender}_to_{'b' if sender == 'a' else 'a'}"
             figures[f"{way}_p50_ms"] = idle["latency_p50_ms"]
             figures[f"{way}_p99_ms"] = idle["latency_p99_ms"]
+            figures.update(round_trip_legs(timeline, sender).summary(way, PERIOD_S * 1e3))
         cpu_before = sum(map(cpu_seconds, pids))
         bulk = asyncio.run(one_way(system, "a", 21, count, BULK_SIZE, IN_FLIGHT))
         cpu = sum(map(cpu_seconds, pids)) - cpu_before
@@ -106,6 +112,9 @@ def run(quick: bool) -> dict[str, float | int | str]:
     figures["note"] = (
         f"report ceiling {DEFAULT_REPORT_RATE:,} changes/s per board (rpilink-sim's default, "
         f"a Pi 2B's measured pigpiod); {IN_FLIGHT} sends in flight, {BULK_SIZE} B messages; "
-        "64 B round trips one at a time, idle link; payload bytes over the raw line rate"
+        "64 B round trips one at a time, idle link, each cut into its two legs (from the "
+        "alert pass that reported the other side's hand-over to this side's own, in ms and "
+        f"in {PERIOD_S * 1e3:g} ms pass periods; docs/speed.md); payload bytes over the raw "
+        "line rate"
     )
     return figures
