@@ -65,6 +65,34 @@ async def pair_on(sim: Simulator, timing: BusTiming) -> AsyncIterator[tuple[Pigp
         await b.aclose()
 
 
+class Seen:
+    """What a backend sees of its peer, in order: "frame", "rw high", "rw low"."""
+
+    def __init__(self, phy: PhyBackend) -> None:
+        self.events: list[str] = []
+        self._task = asyncio.create_task(self._watch(phy))
+
+    async def _watch(self, phy: PhyBackend) -> None:
+        rw = False
+        async for event in phy.events():
+            if isinstance(event, FrameReceived):
+                self.events.append("frame")
+            elif isinstance(event, ControlsChanged) and event.levels[ControlLine.RW] != rw:
+                rw = event.levels[ControlLine.RW]
+                self.events.append(f"rw {'high' if rw else 'low'}")
+
+    async def after(self, count: int) -> list[str]:
+        """The events once ``count`` have come (5 s at most), and any more in 20 ms."""
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(self.events) < count and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
+        return self.events
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
 async def test_1000_frames_both_ways_at_s5() -> None:
     rng = random.Random(5)
     async with (
@@ -161,25 +189,7 @@ async def test_taking_a_turn_goes_out_with_the_burst_in_one_batch() -> None:
         Simulator(SimConfig(sample_us=5, seed=13)) as sim,
         pair_on(sim, timing(5)) as (a, b),
     ):
-        seen: list[str] = []
-
-        async def watch() -> None:
-            rw = False
-            async for event in b.events():
-                if isinstance(event, FrameReceived):
-                    seen.append("frame")
-                elif isinstance(event, ControlsChanged) and event.levels[ControlLine.RW] != rw:
-                    rw = event.levels[ControlLine.RW]
-                    seen.append(f"rw {'high' if rw else 'low'}")
-
-        async def seen_after(count: int) -> list[str]:
-            deadline = asyncio.get_running_loop().time() + 5
-            while len(seen) < count and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.005)
-            await asyncio.sleep(0.02)
-            return seen
-
-        watcher = asyncio.create_task(watch())
+        seen = Seen(b)
         await asyncio.sleep(0.02)
         sim.reset_stats()
         await a.apply([{ControlLine.RW: True}, DataLines.CLAIM])
@@ -187,15 +197,15 @@ async def test_taking_a_turn_goes_out_with_the_burst_in_one_batch() -> None:
         assert "BS1" not in sim.stats()["commands"]  # held, with the claim
         await a.send_frames([bytes(range(64))])
         await a.apply([DataLines.RELEASE])
-        assert await seen_after(2) == ["rw high", "frame"]
+        assert await seen.after(2) == ["rw high", "frame"]
 
         await a.apply([{ControlLine.RW: False}, DataLines.CLAIM])
         await asyncio.sleep(0.02)
-        assert seen == ["rw high", "frame"]
+        assert seen.events == ["rw high", "frame"]
         a.flush()  # no burst this turn
-        assert await seen_after(3) == ["rw high", "frame", "rw low"]
+        assert await seen.after(3) == ["rw high", "frame", "rw low"]
         await a.apply([DataLines.RELEASE])
-        watcher.cancel()
+        seen.stop()
 
 
 async def test_a_turns_end_goes_out_in_its_one_wave_bursts_batch() -> None:
@@ -207,24 +217,7 @@ async def test_a_turns_end_goes_out_in_its_one_wave_bursts_batch() -> None:
         Simulator(SimConfig(sample_us=5, seed=14)) as sim,
         pair_on(sim, timing(5)) as (a, b),
     ):
-        seen: list[str] = []
-
-        async def watch() -> None:
-            rw = False
-            async for event in b.events():
-                if isinstance(event, FrameReceived):
-                    seen.append("frame")
-                elif isinstance(event, ControlsChanged) and event.levels[ControlLine.RW] != rw:
-                    rw = event.levels[ControlLine.RW]
-                    seen.append(f"rw {'high' if rw else 'low'}")
-
-        async def seen_after(count: int) -> list[str]:
-            deadline = asyncio.get_running_loop().time() + 5
-            while len(seen) < count and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.005)
-            await asyncio.sleep(0.02)
-            return seen
-
+        seen = Seen(b)
         batches: list[list[int]] = []
         send_many = a.client.send_many
 
@@ -233,15 +226,14 @@ async def test_a_turns_end_goes_out_in_its_one_wave_bursts_batch() -> None:
             return send_many(requests)
 
         a.client.send_many = record  # type: ignore[method-assign]
-        watcher = asyncio.create_task(watch())
         for frames in ([bytes(range(64))], [bytes(1024)] * 12):
-            seen.clear()
+            seen.events.clear()
             batches.clear()
             await a.apply([DataLines.CLAIM])  # held for the burst
             await a.send_burst(frames, [DataLines.RELEASE, {ControlLine.RW: True}])
             with pytest.raises(PhyError, match="drive_data"):  # let go: no wave may follow
                 await a.send_frames([bytes(4)])
-            assert await seen_after(len(frames) + 1) == ["frame"] * len(frames) + ["rw high"]
+            assert await seen.after(len(frames) + 1) == ["frame"] * len(frames) + ["rw high"]
             commands = [cmd for batch in batches for cmd in batch]
             order = [Cmd.WVTXM, Cmd.MICS, Cmd.WVHLT, Cmd.BS1]  # wave, tail, release, grant
             assert [commands.index(cmd) for cmd in order] == sorted(
@@ -250,8 +242,8 @@ async def test_a_turns_end_goes_out_in_its_one_wave_bursts_batch() -> None:
             one_wave = len(wave_groups(frames)) == 1
             assert (len(batches) == 1) == one_wave, batches
             await a.apply([{ControlLine.RW: False}])
-            assert await seen_after(len(frames) + 2) == [*seen[:-1], "rw low"]
-        watcher.cancel()
+            assert await seen.after(len(frames) + 2) == [*seen.events[:-1], "rw low"]
+        seen.stop()
         assert sim.stats()["shorts_total"] == 0
 
 
