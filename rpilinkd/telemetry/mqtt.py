@@ -150,9 +150,13 @@ class TelemetryPublisher:
             while True:
                 try:
                     async with self._client() as client:
-                        await self._connected(client)
-                        backoff = 1.0
-                        await self._serve(client)
+                        try:
+                            await self._connected(client)
+                            backoff = 1.0
+                            await self._serve(client)
+                        except asyncio.CancelledError:
+                            await self._say_offline(client)
+                            raise
                 except aiomqtt.MqttError as exc:
                     self._disconnected(exc)
                 self.connected = False
@@ -198,14 +202,16 @@ class TelemetryPublisher:
                     await asyncio.wait({waiter, listener}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     waiter.cancel()
-        except asyncio.CancelledError:
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):  # a clean goodbye
-                await asyncio.wait_for(
-                    self._publish(client, "availability", b"offline", retain=True), 2
-                )
-            raise
         finally:
             listener.cancel()
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """A clean goodbye, wherever the cancel came (even as "online" went out): leaving
+        with a clean disconnect drops the will, so nothing else would say it."""
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            await asyncio.wait_for(
+                self._publish(client, "availability", b"offline", retain=True), 2
+            )
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:  # Home Assistant's birth message

@@ -180,6 +180,31 @@ def test_unreadable_password_file_names_the_key() -> None:
         publisher(1, password_file="/nonexistent/pw")
 
 
+async def test_stopped_as_it_says_online_it_still_says_offline(broker: Broker) -> None:
+    """A daemon stopped while its "online" waits for the broker's acknowledgement (it
+    was just started) says "offline" all the same: leaving with a clean disconnect
+    drops the will, so nothing else would, and "online" stayed retained for good."""
+    async with Recorder(broker.port, "rpilink/#") as seen:
+        pub = publisher(broker.port)
+        said_online, gate = asyncio.Event(), asyncio.Event()
+        publish = pub._publish
+
+        async def held_after_online(
+            client: Any, topic: str, payload: bytes, *, retain: bool
+        ) -> None:
+            await publish(client, topic, payload, retain=retain)
+            if payload == b"online":
+                said_online.set()
+                await gate.wait()  # the acknowledgement still on its way
+
+        pub._publish = held_after_online  # type: ignore[method-assign]
+        task = asyncio.create_task(pub.run())
+        await asyncio.wait_for(said_online.wait(), 10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await seen.wait_for("/availability", b"offline", timeout=5)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 async def test_offline_on_kill_and_on_terminate(broker: Broker, signum: int) -> None:
     async with Recorder(broker.port, "rpilink/lwt/#") as seen:
