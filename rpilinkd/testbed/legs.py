@@ -29,15 +29,24 @@ HAND_OVER_WITHIN_US = 500.0
 class Legs:
     sender_ms: list[float]
     receiver_ms: list[float]
+    #: of each leg, the part before its first frame began on the wire: the work of the
+    #: emulator's pass, the daemon (and for the sender, its client)
+    sender_work_ms: list[float]
+    receiver_work_ms: list[float]
 
     def summary(self, prefix: str, period_ms: float) -> dict[str, float]:
         """Medians, in ms and in pass periods (none if nothing was recorded)."""
         out: dict[str, float] = {}
-        for name, legs in (("sender", self.sender_ms), ("receiver", self.receiver_ms)):
+        for name, legs, work in (
+            ("sender", self.sender_ms, self.sender_work_ms),
+            ("receiver", self.receiver_ms, self.receiver_work_ms),
+        ):
             if legs:
                 out[f"{prefix}_{name}_leg_p50_ms"] = round(statistics.median(legs), 2)
                 periods = [math.ceil(leg / period_ms) for leg in legs]
                 out[f"{prefix}_{name}_leg_periods_p50"] = statistics.median(periods)
+            if work:
+                out[f"{prefix}_{name}_leg_work_p50_ms"] = round(statistics.median(work), 2)
         return out
 
 
@@ -55,18 +64,33 @@ def hand_overs(edges: Sequence[Sequence[Any]], board: str) -> list[float]:
     return found
 
 
+def frame_starts(edges: Sequence[Sequence[Any]], board: str) -> list[float]:
+    """When ``board``'s frames began: its FRM rising (µs)."""
+    frm = OWN_WIRES[board][0]
+    return sorted(float(at) for wire, at, level in edges if wire == frm and level)
+
+
 def round_trip_legs(timeline: Mapping[str, Any], sender: str) -> Legs:
     passes: list[float] = sorted(timeline["passes"])
+    edges = timeline["edges"]
     receiver = "b" if sender == "a" else "a"
-    sent, answered = hand_overs(timeline["edges"], sender), hand_overs(timeline["edges"], receiver)
+    sent, answered = hand_overs(edges, sender), hand_overs(edges, receiver)
 
-    def legs(starts: list[float], ends: list[float]) -> list[float]:
-        out = []
+    def legs(
+        starts: list[float], ends: list[float], frames: list[float]
+    ) -> tuple[list[float], list[float]]:
+        whole, work = [], []
         for start in starts:
             reported = bisect.bisect_left(passes, start)  # the pass that saw it
             following = bisect.bisect_right(ends, start)  # the other side's next one
             if reported < len(passes) and following < len(ends):
-                out.append((ends[following] - passes[reported]) / 1e3)
-        return out
+                began = passes[reported]
+                whole.append((ends[following] - began) / 1e3)
+                first = bisect.bisect_left(frames, began)  # this side's first frame after
+                if first < len(frames) and frames[first] < ends[following]:
+                    work.append((frames[first] - began) / 1e3)
+        return whole, work
 
-    return Legs(sender_ms=legs(answered, sent), receiver_ms=legs(sent, answered))
+    sender_ms, sender_work = legs(answered, sent, frame_starts(edges, sender))
+    receiver_ms, receiver_work = legs(sent, answered, frame_starts(edges, receiver))
+    return Legs(sender_ms, receiver_ms, sender_work, receiver_work)

@@ -73,6 +73,8 @@ def test_a_round_trip_is_cut_into_its_two_legs() -> None:
     legs = round_trip_legs({"passes": passes, "edges": edges}, "a")
     assert legs.receiver_ms == pytest.approx([(3100 - 1900) / 1e3])
     assert legs.sender_ms == pytest.approx([(5900 - 3800) / 1e3])
+    assert legs.receiver_work_ms == pytest.approx([(3100 - 700 - 1900) / 1e3])
+    assert legs.sender_work_ms == pytest.approx([(5000 - 3800) / 1e3])
     summary = legs.summary("x", PERIOD_S * 1e3)
     assert summary["x_receiver_leg_periods_p50"] == 2  # 1.2 ms: two 0.95 ms periods
     assert summary["x_sender_leg_periods_p50"] == 3  # 2.1 ms
