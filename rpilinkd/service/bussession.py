@@ -99,7 +99,9 @@ class BusSession:
                 self.bus.peer_lines(event.levels, now)
         except Exception as exc:  # a bug: hand it to the pump, which ends the session
             self._failure = exc
-        self.wake.set()
+        # the pump after what the events scheduled: an accepted message's reply goes to
+        # its sender first, whose client then works on its next one while the pump turns
+        asyncio.get_running_loop().call_soon(self.wake.set)
 
     # -- one turn of the loop ---------------------------------------------------------------
 
@@ -111,10 +113,6 @@ class BusSession:
             await self._pump()
 
     async def _pump(self) -> None:
-        # The bus goes first: the replies to the senders of verdicts that just came wait
-        # for this turn, whose writes (the acknowledgement of the grant that came with
-        # them) are then on their way. A client that sends again at once finds the
-        # daemon free: replying first, its next message waited behind this turn.
         bus, connection = self.bus, self.connection
         self.wake.clear()  # a wake from here on (the receiver runs meanwhile) is kept
         now = self.now()
