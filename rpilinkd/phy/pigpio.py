@@ -24,10 +24,10 @@ from rpilinkd.phy.decoder import ReportDecoder
 from rpilinkd.phy.events import ControlsChanged, FrameReceived, Levels
 from rpilinkd.phy.pigpiod import PigpiodClient, ReportStream, Request, Unchecked
 from rpilinkd.phy.sampling import SamplePeriodCheck
+from rpilinkd.phy.steps import StepRequests
 from rpilinkd.phy.waves import WaveBurst, wave_groups
 from rpilinkd.pigpio_protocol import (
     MODE_INPUT,
-    MODE_OUTPUT,
     PUD_DOWN,
     Cmd,
 )
@@ -36,10 +36,6 @@ from rpilinkd.pins import ControlLine, PinMap
 _LOGGER = logging.getLogger(__name__)
 
 MIN_PIGPIO_VERSION = 76  # WVCAP, padded waves that reuse a deleted wave's slot
-WRITE_GUARD_FILTERS = 2  # see _write_guard: the guard is this many debounce times ...
-#: ... and at least this: a peer told another bus.sample_us (a mistake the daemons must
-#: live with long enough to report it) filters for up to 40 µs by default (-s 10)
-WRITE_GUARD_MIN_US = 80
 MAX_UNREAD = 64  # apply() batches whose answers are not yet checked: then it waits
 HEARTBEAT_MS = 50  # pigpiod's watchdog on RW: a report at least this often
 U32_MASK = 0xFFFFFFFF  # pigpiod's tick wraps
@@ -63,6 +59,7 @@ class PigpioPhy(PhyBackend):
         self.pins, self.timing, self.max_frame, self.timeout = pins, timing, max_frame, timeout
         self.masks = Masks.from_pins(pins)
         self.encoder = Encoder(self.masks, timing)
+        self.steps = StepRequests(pins, self.masks, timing)
         self._client: PigpiodClient | None = None
         self._stream: ReportStream | None = None
         self._decoder = ReportDecoder(self.masks)
@@ -237,10 +234,10 @@ class PigpioPhy(PhyBackend):
             if step is DataLines.CLAIM:
                 driving = claim_later = True
             elif step is DataLines.RELEASE:
-                requests += self._release_requests()
+                requests += self.steps.release()
                 self._driving = driving = claim_later = False  # no wave may start now
             else:
-                requests += self._write_guard() + self._control_requests(step)
+                requests += self.steps.write(step, guarded=self._strobes_debounced)
         self._claim_later = claim_later
         self._held += requests
         if not claim_later:
@@ -264,38 +261,12 @@ class PigpioPhy(PhyBackend):
             await self._unread.popleft().check(self.client)
 
     def _claim_requests(self) -> list[Request]:
-        """The held writes, then the pending claim if any: data latched low, then the
-        pins outputs."""
+        """The held writes, then the pending claim if any."""
         requests, self._held = self._held, []
         if not self._claim_later:
             return requests
         self._claim_later = False
-        requests.append((Cmd.BC1, self.pins.data_mask, 0, b""))
-        return requests + [(Cmd.MODES, gpio, MODE_OUTPUT, b"") for gpio in self.pins.data]
-
-    def _write_guard(self) -> list[Request]:
-        """While the arbitration toggles STB (debounced): a MICS before each write, so
-        two writes are never closer in pigpiod than the peer's filter lets through.
-        The toggle gap is timed from when a write is sent; a busy pigpiod reads the
-        socket late and runs what piled up in µs (its thread takes one command after
-        another), and two toggles that close vanish in the peer's glitch filter."""
-        if not self._strobes_debounced:
-            return []
-        guard_us = max(WRITE_GUARD_FILTERS * self.timing.debounce_us, WRITE_GUARD_MIN_US)
-        return [(Cmd.MICS, guard_us, 0, b"")]
-
-    def _control_requests(self, levels: Levels) -> list[Request]:
-        set_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if up)
-        clear_mask = sum(1 << self.pins.out_pin(line) for line, up in levels.items() if not up)
-        requests: list[Request] = [(Cmd.BC1, clear_mask, 0, b"")] if clear_mask else []
-        requests += [(Cmd.BS1, set_mask, 0, b"")] if set_mask else []
-        return requests
-
-    def _release_requests(self) -> list[Request]:
-        frame_lines = self.masks.stb_out | self.masks.frm_out
-        requests: list[Request] = [(Cmd.WVHLT, 0, 0, b""), (Cmd.BC1, frame_lines, 0, b"")]
-        requests += [(Cmd.MODES, gpio, MODE_INPUT, b"") for gpio in self.pins.data]
-        return requests
+        return requests + self.steps.claim()
 
     async def read_controls(self) -> Levels:
         self._read_tick, levels = await self.client.batch(
@@ -346,9 +317,9 @@ class PigpioPhy(PhyBackend):
         epilogue: list[Request] = []
         for step in then:
             if step is DataLines.RELEASE:
-                epilogue += self._release_requests()
+                epilogue += self.steps.release()
             elif not isinstance(step, DataLines):
-                epilogue += self._write_guard() + self._control_requests(step)
+                epilogue += self.steps.write(step, guarded=self._strobes_debounced)
         return await self._send_waves([frames], epilogue, releases=DataLines.RELEASE in then)
 
     async def _send_waves(
