@@ -149,10 +149,28 @@ def test_commands_act_when_they_came_even_while_the_emulator_is_busy(
     busy when a batch comes. The kernel's receive stamp says when it came, and the
     commands act then: TICK answers the instant it was sent, not when it was read.
     (The emulator is idle, so no pass falls due meanwhile: one that runs before the
-    batch is read samples up to now, and the batch acts after it. docs/emulator.md)"""
+    batch is read samples up to now, and the batch acts after it. docs/emulator.md)
+    A test thread that a loaded machine lets send only after the busy spell proves
+    nothing: the spell is tried again (a few times at most)."""
+    for _ in range(5):
+        measured = _ticks_across_a_busy_spell(sim)
+        if measured is not None:
+            break
+    else:
+        pytest.fail("this machine never let the test send while the emulator was busy")
+    elapsed_us, ticks_apart = measured
+    # read late, acted on time (acting when read would make it about BUSY_S short)
+    assert abs(ticks_apart - elapsed_us) < 0.5 * BUSY_S * 1e6
+
+
+def _ticks_across_a_busy_spell(sim: ThreadedSimulator) -> tuple[float, int] | None:
+    """(µs between sending two TICKs, their answers apart) when the first was sent
+    early in a busy spell of the emulator's loop and read only after it; else None."""
     blocked = threading.Event()
+    spell_ends = [0.0]
 
     def busy() -> None:
+        spell_ends[0] = time.monotonic() + BUSY_S
         blocked.set()
         time.sleep(BUSY_S)  # the emulator's loop, stuck in a long pass
 
@@ -165,10 +183,9 @@ def test_commands_act_when_they_came_even_while_the_emulator_is_busy(
         sent_second = time.monotonic()
         second = struct.unpack("<I", request(sock, Cmd.TICK)[12:])[0]
         stuck.join()
-    elapsed_us = (sent_second - sent_first) * 1e6
-    assert elapsed_us > 0.8 * BUSY_S * 1e6  # the first reply waited for the loop
-    # read late, acted on time (acting when read would make it BUSY_S short)
-    assert abs((second - first) - elapsed_us) < 0.5 * BUSY_S * 1e6
+    if spell_ends[0] - sent_first < 0.8 * BUSY_S:
+        return None  # sent too late in the spell to be read late by much
+    return (sent_second - sent_first) * 1e6, (second - first) & 0xFFFFFFFF
 
 
 def test_a_batch_that_comes_during_a_delay_acts_after_it(sim: ThreadedSimulator) -> None:
