@@ -44,7 +44,7 @@ class Legs:
             if legs:
                 out[f"{prefix}_{name}_leg_p50_ms"] = round(statistics.median(legs), 2)
                 periods = [math.ceil(leg / period_ms) for leg in legs]
-                out[f"{prefix}_{name}_leg_periods_p50"] = statistics.median(periods)
+                out[f"{prefix}_{name}_leg_periods_p50"] = float(statistics.median(periods))
             if work:
                 out[f"{prefix}_{name}_leg_work_p50_ms"] = round(statistics.median(work), 2)
         return out
