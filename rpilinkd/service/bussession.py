@@ -94,7 +94,7 @@ class BusSession:
             if isinstance(event, FrameReceived):
                 self.bus.frame_seen(now)
                 self.connection.receive_frame(event.data, now)
-                self.drain_connection(now)  # a delivery or verdict goes up at once
+                self._drain_connection(now)  # a delivery or verdict goes up at once
             elif isinstance(event, ControlsChanged):
                 self.bus.peer_lines(event.levels, now)
         except Exception as exc:  # a bug: hand it to the pump, which ends the session
@@ -120,7 +120,7 @@ class BusSession:
             timer = machine.get_timer()
             if timer is not None and timer <= now:
                 machine.handle_timer(now)
-        self.drain_connection(now)
+        self._drain_connection(now)
         self._tell_wants(now)
         if self._end_hold:  # only now: a hold ended while nothing was wanted hands over
             self._end_hold = False
@@ -205,9 +205,9 @@ class BusSession:
             _LOGGER.info("bus lost (%s); arbitrating again", event.reason)
             self.phy.set_framing(False)
             self.connection.stop(DownReason.BUS_LOST, now)
-            self.drain_connection(now)
+            self._drain_connection(now)
 
-    def drain_connection(self, now: float) -> None:
+    def _drain_connection(self, now: float) -> None:
         """Hand the connection's events on; a lost peer sends the bus back to arbitration."""
         while (event := self.connection.next_event()) is not None:
             self.on_event(event, now)
@@ -261,8 +261,7 @@ class BusSession:
         bus, now = self.bus, self.now()
         if not self.phy.queues_turn_end(frames):
             return []
-        self._tell_wants(now)
-        if self.connection.wants_to_send(now):
+        if self._tell_wants(now):
             return []  # more bursts to come: the turn goes on
         bus.burst_done(now, answer_expected=answer_expected)
         then = await self._take_steps(in_burst=True)
@@ -270,9 +269,12 @@ class BusSession:
             bus.burst_started(now)
         return then
 
-    def _tell_wants(self, now: float) -> None:
+    def _tell_wants(self, now: float) -> bool:
+        """Tell the bus machine whether there is something to send (returned too)."""
         connection = self.connection
-        self.bus.want_bus(connection.wants_to_send(now), now, ask=connection.needs_bus(now))
+        wants = connection.wants_to_send(now)
+        self.bus.want_bus(wants, now, ask=connection.needs_bus(now))
+        return wants
 
     async def _cancel_tx(self) -> None:
         task, self._tx = self._tx, None
