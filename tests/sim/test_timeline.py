@@ -6,13 +6,16 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rpilinkd.phy.pigpiod import PigpiodClient
 from rpilinkd.pigpio_protocol import MODE_OUTPUT, Cmd
 from rpilinkd.pins import DEFAULT_PINS, ControlLine
 from rpilinkd.sim import SimConfig, Simulator
+from rpilinkd.sim import timeline as module
 from rpilinkd.sim.clock import PERIOD_S
+from rpilinkd.sim.wires import Side, Wire
 from rpilinkd.testbed.legs import hand_overs, round_trip_legs
 
 PERIOD_US = PERIOD_S * 1e6
@@ -78,3 +81,30 @@ def test_a_round_trip_is_cut_into_its_two_legs() -> None:
     summary = legs.summary("x", PERIOD_S * 1e3)
     assert summary["x_receiver_leg_periods_p50"] == 2  # 1.2 ms: two 0.95 ms periods
     assert summary["x_sender_leg_periods_p50"] == 3  # 2.1 ms
+
+
+def test_a_record_cuts_edges_across_passes_and_stops_at_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass keeps its arrays; the edges, cut at stop, run on from one pass to the
+    next (a level held across a pass boundary is no edge), and past the bound the
+    record stops and says so."""
+    rw = DEFAULT_PINS.out_pin(ControlLine.RW)
+    wires = [Wire("RW_AB", rw, rw)]
+    pulls = [0] * 54
+
+    def side(levels: list[int]) -> Side:
+        latch = np.array([level << rw for level in levels], np.uint32)
+        return Side(np.full(len(levels), 1 << rw, np.uint32), latch, pulls)
+
+    monkeypatch.setattr(module, "MAX_PASSES", 3)
+    record = module.Timeline()
+    record.start()
+    for t_end, times, levels in ((10.0, [0.0, 5.0], [0, 1]), (20.0, [10.0, 15.0], [1, 0])):
+        record.record(t_end, np.array(times), wires, side(levels), side([0] * len(levels)))
+    record.record(30.0, np.array([20.0]), wires, side([0]), side([0]))
+    assert not record.recording  # three passes: the bound
+    taken = record.stop()
+    assert taken["passes"] == [10.0, 20.0, 30.0]
+    assert taken["edges"] == [("RW_AB", 5.0, 1), ("RW_AB", 15.0, 0)]
+    assert taken["truncated"]
