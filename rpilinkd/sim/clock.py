@@ -67,8 +67,13 @@ class Clock:
 
     async def delay(self, seconds: float) -> None:
         """Wait ``seconds``, precisely."""
+        await self.delay_until(time.monotonic() + seconds)
+
+    async def delay_until(self, when: float) -> None:
+        """Wait until ``when`` (time.monotonic), precisely: a pass due after it runs
+        after the waiter has gone on, one due before it, before."""
         future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._delays, (time.monotonic() + seconds, next(self._order), future))
+        heapq.heappush(self._delays, (when, next(self._order), future))
         self._ring()  # whichever wait the clock is in ends: it plans again
         await future
 

@@ -152,8 +152,10 @@ class Simulator:
         self._acting_at = min(max(at_us, floor), wall)
         return self._acting_at
 
-    async def delay(self, seconds: float) -> None:
-        await self.clock.delay(seconds)
+    async def delay_until(self, at_us: float) -> None:
+        """Wait until the emulator's instant ``at_us``: exactly then, not some µs after
+        (a pass due in between would sample past it, and what follows would act late)."""
+        await self.clock.delay_until((self._t0_ns / 1000.0 + at_us) / 1e6)
 
     def wires(self) -> list[Wire]:
         return self.faults.apply_to_wires(self.base_wires)
