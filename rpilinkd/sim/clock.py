@@ -65,10 +65,6 @@ class Clock:
         if self.alarm is not None:
             self.alarm.ring()
 
-    async def delay(self, seconds: float) -> None:
-        """Wait ``seconds``, precisely."""
-        await self.delay_until(time.monotonic() + seconds)
-
     async def delay_until(self, when: float) -> None:
         """Wait until ``when`` (time.monotonic), precisely: a pass due after it runs
         after the waiter has gone on, one due before it, before."""

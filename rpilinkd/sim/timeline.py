@@ -30,7 +30,7 @@ class Timeline:
     """While recording, a pass only keeps references to the arrays it already made
     (the instants, and the driving side's latch and drive masks): the bench records
     the round trips it times, and cutting edges at every pass kept the emulator busy
-    enough to make its later passes late (0.3-0.5 ms more per 64 B round trip on the
+    enough to make its later passes late (0.15-0.3 ms more per 64 B round trip on the
     2-core VM). The edges are cut once, at :meth:`stop`."""
 
     recording: bool = False
@@ -46,7 +46,7 @@ class Timeline:
         handshake wires (wire, µs, new level), in pass order."""
         self.recording = False
         passes, self._passes = self._passes, []
-        levels: dict[str, int] = {}  # (high before the first pass: a rise first)
+        levels: dict[str, int] = {}  # low at first: a wire high from the start rose
         edges: list[tuple[str, float, int]] = []
         for taken in passes:
             edges += taken.edges(levels)

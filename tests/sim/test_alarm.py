@@ -46,7 +46,7 @@ async def test_the_clock_keeps_its_grid_and_delays_with_the_thread_alarm() -> No
     running = asyncio.create_task(clock.run(prefer_timerfd=False))
     try:
         started = time.monotonic()
-        await clock.delay(0.02)
+        await clock.delay_until(started + 0.02)
         assert time.monotonic() - started >= 0.02
         await asyncio.sleep(0.05)
         assert isinstance(clock.alarm, ThreadAlarm)
