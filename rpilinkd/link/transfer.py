@@ -141,7 +141,7 @@ class Transfer:
             # we hold the bus again: the peer cannot answer any frame meanwhile, so no
             # timer runs until this turn is out (on_wire), earlier turns' frames included
             self.in_turn = list(self.window.frames)
-            self.window.in_transit(self.in_turn)
+            self.window.in_transit(self.in_turn, now)
         if not self.answers:
             self.answer_due = None
         return answer_expected

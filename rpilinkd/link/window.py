@@ -64,6 +64,7 @@ class InFlight:
     sent_at: float
     rto: float
     attempts: int = 1
+    waited: float = 0.0  # while paused (sent_at = inf): what counted towards rto before
 
 
 @dataclass
@@ -92,35 +93,50 @@ class SendWindow:
         return entry
 
     def acknowledge(self, ack: int, sack: int, now: float) -> list[InFlight]:
-        """Drop what the peer has (everything before ``ack``, and the SACKed seqs)."""
+        """Drop what the peer has (everything before ``ack``, and the SACKed seqs).
+        The frames are in sequence order, so this looks only at what it drops (every
+        frame carries an ``ack``: a pass over the whole window for each cost the
+        receiving side more CPU the larger the window)."""
         done = []
-        for seq in list(self.frames):
-            ahead = seq_diff(seq, ack)
-            selected = 0 < ahead <= SACK_SPAN and sack >> (ahead - 1) & 1
-            if ahead < 0 or selected:
-                entry = self.frames.pop(seq)
-                self._stale = True
-                if entry.attempts == 1 and entry.sent_at <= now:  # Karn: unambiguous only
-                    self.rtt.sample(now - entry.sent_at)
-                done.append(entry)
+        while self.frames:
+            seq = next(iter(self.frames))
+            if seq_diff(seq, ack) >= 0:
+                break
+            done.append(self._drop(seq, now))
+        while sack:
+            bit = sack & -sack  # the lowest one set: seq ack + its position + 1
+            sack ^= bit
+            seq = seq_add(ack, bit.bit_length())
+            if seq in self.frames:
+                done.append(self._drop(seq, now))
         return done
 
-    def in_transit(self, seqs: list[int]) -> None:
-        """These frames are going out in a burst: no timeout until :meth:`on_wire`."""
+    def _drop(self, seq: int, now: float) -> InFlight:
+        entry = self.frames.pop(seq)
+        self._stale = True
+        if entry.attempts == 1 and entry.sent_at <= now:  # Karn: unambiguous only
+            self.rtt.sample(now - entry.sent_at)
+        return entry
+
+    def in_transit(self, seqs: list[int], now: float) -> None:
+        """This side holds the bus again (these frames go out, or wait while it does):
+        their timers pause until :meth:`on_wire`, keeping what they ran so far. (Not
+        restarted: a side that sends a keepalive more often than a frame's timeout,
+        doubled by earlier losses, would then never resend that frame.)"""
         for seq in seqs:
             entry = self.frames.get(seq)
-            if entry is not None:
-                entry.sent_at = math.inf
+            if entry is not None and entry.sent_at < math.inf:  # not paused already
+                entry.waited, entry.sent_at = max(0.0, now - entry.sent_at), math.inf
         self._stale = True
 
     def on_wire(self, seqs: list[int], now: float) -> None:
-        """These frames are out and the peer may answer from ``now``: time their round
-        trips from then, since the peer cannot answer while we hold the bus (a long
-        burst or turn is no late ACK)."""
+        """These frames are out and the peer may answer from ``now``: their timers run
+        on from then, since the peer cannot answer while we hold the bus (a long burst
+        or turn is no late ACK)."""
         for seq in seqs:
             entry = self.frames.get(seq)
-            if entry is not None:
-                entry.sent_at = now
+            if entry is not None and entry.sent_at == math.inf:
+                entry.sent_at, entry.waited = now - entry.waited, 0.0
         self._stale = True
 
     def due(self, now: float) -> list[InFlight]:

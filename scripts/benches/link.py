@@ -54,7 +54,8 @@ def lossless(size: int, seconds: float) -> tuple[float, float]:
 
 
 def under_loss(loss: float, messages: int) -> dict[str, float]:
-    pair = LinkPair(LinkConfig(), seed=11, faults=WireFaults(loss=loss))
+    # turns, as on the bus: a frame's timer starts when its side's turn ends
+    pair = LinkPair(LinkConfig(), seed=11, faults=WireFaults(loss=loss), half_duplex=True)
     pair.run_until(pair.up, 10)
     pair.ends["b"].bind(1)
     a = pair.ends["a"]

@@ -6,6 +6,12 @@ arriving, a timer, a restart), so minutes of link time pass in milliseconds.
 Like the daemon, the pair restarts a connection after it goes down (as the
 bus-access machine would after re-arbitrating) and answers every received
 message with accept().
+
+By default both ends send whenever they like (a full-duplex wire: the protocol
+must work on any). ``half_duplex=True`` takes turns as the bus does: only the end
+holding the turn sends; it hands the turn over after a burst (the peer then
+answers), or when it has nothing to send and the peer has, and its frames' timers
+start at the hand-over (``frames_on_wire``), as the daemon starts them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from rpilinkd.config import LinkConfig
 from rpilinkd.link import Connection, LinkDown, LinkEvent, MessageReceived
 
 RESTART_AFTER_S = 0.05  # what re-arbitration costs on the bus, roughly
+TURN_AROUND_S = 0.001  # a hand-over on the half-duplex wire, roughly the bus's
 SPIN_LIMIT = 100_000
 
 
@@ -37,8 +44,18 @@ class WireFaults:
 
 
 class LinkPair:
-    def __init__(self, config: LinkConfig, *, seed: int, faults: WireFaults | None = None) -> None:
+    def __init__(
+        self,
+        config: LinkConfig,
+        *,
+        seed: int,
+        faults: WireFaults | None = None,
+        half_duplex: bool = False,
+    ) -> None:
         self.rng = random.Random(seed)
+        self.half_duplex = half_duplex
+        self.turn = "a"  # (half duplex) who may send
+        self._turn_passes_at: float | None = None  # (half duplex) a hand-over under way
         self.faults = faults or WireFaults()
         self.now = 0.0
         self.ends = {
@@ -101,9 +118,12 @@ class LinkPair:
             timer = end.get_timer()
             if timer is not None and timer <= self.now:
                 end.handle_timer(self.now)
-            for frame in end.frames_to_send(self.now):
-                self._transmit(name, frame)
-            end.frames_on_wire(self.now)
+            if not self.half_duplex:
+                for frame in end.frames_to_send(self.now):
+                    self._transmit(name, frame)
+                end.frames_on_wire(self.now)
+        if self.half_duplex:
+            self._take_turn()
         while self._in_flight and self._in_flight[0][0] <= self.now:
             _, _, to, data = heapq.heappop(self._in_flight)
             self.ends[to].receive_frame(data, self.now)
@@ -116,13 +136,35 @@ class LinkPair:
                     self._restarts[name] = self.now + RESTART_AFTER_S
         self.now = self._next_time()
 
+    def _take_turn(self) -> None:
+        """The turn holder sends a burst, then hands over once it has crossed the wire
+        (or at once when it has nothing to send and the peer has)."""
+        if self._turn_passes_at is not None:
+            if self.now < self._turn_passes_at:
+                return  # the burst is still crossing: nobody sends meanwhile
+            self._turn_passes_at, self.turn = None, self.other(self.turn)
+        holder, peer = self.ends[self.turn], self.ends[self.other(self.turn)]
+        frames = holder.frames_to_send(self.now)
+        for frame in frames:
+            self._transmit(self.turn, frame)
+        if frames or peer.wants_to_send(self.now):
+            holder.frames_on_wire(self.now)  # the peer may answer once it has the turn
+            self._turn_passes_at = self.now + (self.faults.delay_s if frames else 0) + TURN_AROUND_S
+
     def _next_time(self) -> float:
         candidates = [t for t in (e.get_timer() for e in self.ends.values()) if t is not None]
         candidates += list(self._restarts.values())
         candidates += [when for when, _, _ in self._actions[:1]]
         if self._in_flight:
             candidates.append(self._in_flight[0][0])
-        candidates += [self.now for end in self.ends.values() if end.wants_to_send(self.now)]
+        if not self.half_duplex:
+            wanting = list(self.ends.values())
+        elif self._turn_passes_at is not None:
+            candidates.append(self._turn_passes_at)
+            wanting = []
+        else:
+            wanting = list(self.ends.values())  # the holder sends, or hands the turn over
+        candidates += [self.now for end in wanting if end.wants_to_send(self.now)]
         future = [t for t in candidates if t > self.now]
         if any(t <= self.now for t in candidates):
             self._spins += 1
