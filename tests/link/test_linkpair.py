@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+import pytest
+
 from rpilinkd.config import LinkConfig
 from rpilinkd.link import DeliveryFailed, MessageDelivered, MessageReceived
 from tests.link.pair import LinkPair, WireFaults
@@ -29,8 +31,12 @@ def message_size(rng: random.Random) -> int:
     return rng.randint(8192, 65536)
 
 
-def test_messages_under_loss_flips_duplicates_reordering_and_cuts(full_run: bool) -> None:
-    """3,000 messages by default, 10,000 with ``scripts/test --all``."""
+@pytest.mark.parametrize("half_duplex", [False, True], ids=["any-wire", "taking-turns"])
+def test_messages_under_loss_flips_duplicates_reordering_and_cuts(
+    full_run: bool, half_duplex: bool
+) -> None:
+    """3,000 messages by default, 10,000 with ``scripts/test --all``; on a wire both ends
+    send on at will, and on one they take turns on, as on the bus."""
     faults = WireFaults(
         loss=0.10,
         flip=0.02,
@@ -40,7 +46,7 @@ def test_messages_under_loss_flips_duplicates_reordering_and_cuts(full_run: bool
         if full_run  # link time, s
         else [(0.3, 0.5), (0.8, 1.0), (1.2, 2.4), (2.8, 9.8)],  # the last outlasts resume_s
     )
-    pair = LinkPair(LinkConfig(), seed=2024, faults=faults)
+    pair = LinkPair(LinkConfig(), seed=2024, faults=faults, half_duplex=half_duplex)
     rng = random.Random(7)
     for end in pair.ends.values():
         for port in PORTS:
