@@ -30,7 +30,7 @@ class Timeline:
     """While recording, a pass only keeps references to the arrays it already made
     (the instants, and the driving side's latch and drive masks): the bench records
     the round trips it times, and cutting edges at every pass kept the emulator busy
-    enough to make its later passes late (0.15-0.3 ms more per 64 B round trip on the
+    enough to make its later passes late (0.14-0.23 ms more per 64 B round trip on the
     2-core VM). The edges are cut once, at :meth:`stop`."""
 
     recording: bool = False

@@ -157,14 +157,10 @@ class LinkPair:
         candidates += [when for when, _, _ in self._actions[:1]]
         if self._in_flight:
             candidates.append(self._in_flight[0][0])
-        if not self.half_duplex:
-            wanting = list(self.ends.values())
-        elif self._turn_passes_at is not None:
+        if self._turn_passes_at is not None:  # (half duplex) nobody sends till then
             candidates.append(self._turn_passes_at)
-            wanting = []
-        else:
-            wanting = list(self.ends.values())  # the holder sends, or hands the turn over
-        candidates += [self.now for end in wanting if end.wants_to_send(self.now)]
+        else:  # each end sends (half duplex: the holder sends, or hands the turn over)
+            candidates += [self.now for end in self.ends.values() if end.wants_to_send(self.now)]
         future = [t for t in candidates if t > self.now]
         if any(t <= self.now for t in candidates):
             self._spins += 1
