@@ -19,6 +19,7 @@ from typing import Any
 from rpilinkd import __version__
 from rpilinkd.exits import run_main
 from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE
+from rpilinkd.sim.clock import AlertPhases
 from rpilinkd.sim.core import SAMPLE_PERIODS_US, SimConfig, Simulator
 
 EPILOG = """\
@@ -88,6 +89,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=DEFAULT_BUFFER_MS,
         help="pigpiod's sample ring (its -b, 120 ms): how late a report may be before it is lost",
+    )
+    parser.add_argument(
+        "--alert-phases",
+        default=AlertPhases.FREE.value,
+        choices=[phases.value for phases in AlertPhases],
+        help="the two pigpiods' alert passes (about every 0.95 ms): free, as on two Pis "
+        "(b's at a random phase of a's, drifting 0.3 %% a period), or shared (the same "
+        "instants) (free)",
     )
     parser.add_argument("--seed", type=int, help="random seed (sample phases, ticks, faults)")
     parser.add_argument("--vcd", type=Path, help="write every wire's changes to this VCD file")
@@ -164,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         report_rate=args.report_rate,
         width=args.width,
         buffer_ms=args.buffer_ms,
+        alert_phases=AlertPhases(args.alert_phases),
         off=tuple(args.power_off),
     )
     try:

@@ -25,7 +25,7 @@ from rpilinkd.pigpio_protocol import COMMAND_NAMES, PUD_OFF, Err
 from rpilinkd.pins import DEFAULT_PINS, WIDE_PINS
 from rpilinkd.sim.alerts import DEFAULT_BUFFER_MS, DEFAULT_REPORT_RATE, AlertThread, ring_ms
 from rpilinkd.sim.board import Board
-from rpilinkd.sim.clock import Clock
+from rpilinkd.sim.clock import AlertPhases, Clock, board_grids
 from rpilinkd.sim.commands import HANDLERS, Call
 from rpilinkd.sim.control import ControlServer
 from rpilinkd.sim.faults import Fault, Faults, parse_spec
@@ -64,6 +64,7 @@ class SimConfig:
     width: int = 8  # the default cable: the 8-bit bus's pin map, or the 16-bit one
     off: tuple[str, ...] = ()  # boards powered off: pins float, pigpiod does not answer
     pio_boards: tuple[str, ...] = ()  # simulated Pi 5s (sim/pio_board.py), for the pio backend
+    alert_phases: AlertPhases = AlertPhases.FREE  # the two alert threads' passes (sim/clock.py)
 
     def sample_for(self, board: str) -> int:
         override = self.sample_us_a if board == "a" else self.sample_us_b
@@ -120,7 +121,8 @@ class Simulator:
             for name, board in self.boards.items()
         }
         self._loop_task: asyncio.Task[None] | None = None
-        self.clock = Clock(self._pass, self._quiet_until)
+        grids = board_grids(self.config.alert_phases, random.Random(rng.random()))
+        self.clock = Clock(self._pass, self._quiet_until, grids)
         self._control: ControlServer | None = None
         self.started_at = 0.0
         self.pass_seconds = 0.0
@@ -208,13 +210,13 @@ class Simulator:
         self.started_at = time.monotonic()
         self._loop_task = asyncio.create_task(self.clock.run(), name="rpilink-sim passes")
 
-    def _pass(self) -> None:
+    def _pass(self, boards: tuple[str, ...]) -> None:
         began = time.perf_counter()
         # up to the instant commands act at (a catch-up pass runs as one acts), yet
         # past every change either board has logged: a pass's window holds them all
         until = max(self.now_us(), *(board.advanced_us for board in self.boards.values()))
         try:
-            self.sampler.run(until)
+            self.sampler.run(until, boards)
         except Exception:  # an emulator bug must not freeze both boards silently
             _LOGGER.exception("sampling pass failed")
         self.pass_seconds += time.perf_counter() - began

@@ -23,7 +23,6 @@ import logging
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +32,7 @@ from rpilinkd.sim.board import Board, NotifyHandle
 from rpilinkd.sim.faults import Faults
 from rpilinkd.sim.glitch import filters_steady, glitch_filter
 from rpilinkd.sim.pio_board import PioBoard
+from rpilinkd.sim.stretches import Stretch, Window, joined
 from rpilinkd.sim.timeline import Timeline
 from rpilinkd.sim.vcd import VcdWriter
 from rpilinkd.sim.wires import Crossing, Flags, Side, Wire, resolve, shorts, wire_values
@@ -41,17 +41,6 @@ _LOGGER = logging.getLogger(__name__)
 U32 = npt.NDArray[np.uint32]
 F64 = npt.NDArray[np.float64]
 SHORT_LOG_EVERY_S = 5.0  # rate limit for the short warning, per wire
-
-
-@dataclass(frozen=True)
-class Window:
-    """One pass: the instants anything changed, and the faults that strike in it."""
-
-    start: float
-    end: float
-    times: F64
-    glitches: list[tuple[str, float, float]]
-    flips: list[str]
 
 
 class Sampler:
@@ -71,7 +60,9 @@ class Sampler:
         self.faults = faults
         self._rng = rng
         self.vcd, self.timeline = vcd, timeline
-        self.last_us = start_us
+        self.last_us = start_us  # the end of the newest stretch
+        self.sampled_us = dict.fromkeys(boards, start_us)  # each board's last pass
+        self._unsampled: list[Stretch] = []  # since the board that passed longest ago
         self.last_level: dict[str, int | None] = dict.fromkeys(boards, None)  # None: not sampled
         self._short_since: dict[str, float] = {}  # wire (or net) -> when its ongoing short began
         self.short_counts: dict[str, int] = {}
@@ -86,7 +77,8 @@ class Sampler:
 
     # -- one pass -------------------------------------------------------------------
 
-    def run(self, t_end: float) -> None:
+    def run(self, t_end: float, boards: tuple[str, ...] = ("a", "b")) -> None:
+        """The pass of ``boards`` (those whose alert thread's instant it is) at ``t_end``."""
         t0 = self.last_us
         if t_end <= t0:
             return
@@ -98,6 +90,7 @@ class Sampler:
             for board in (a, b):
                 board.alerts.idle(t_end)
             self.last_us = t_end
+            self.sampled_us = dict.fromkeys(self.boards, t_end)
             self.passes += 1
             self.quiet_passes += 1
             return
@@ -105,25 +98,31 @@ class Sampler:
         # sampling, so the one the other drove most (the burst's receiver) goes first
         a_first = b.changes_logged >= a.changes_logged
         times, side_a, side_b = self._replay(a, b, t0, t_end)
+        self._unsampled.append(Stretch(Window(t0, t_end, times, glitches, flips), side_a, side_b))
+        self.last_us = t_end
         wires = self._wires()
         crossings = self._crossings(wires)
-        window = Window(t0, t_end, times, glitches, flips)
-        order = [("a", a, (side_a, side_b)), ("b", b, (side_b, side_a))]
-        for name, board, (x, y) in order if a_first else order[::-1]:
-            faulted = glitches or flips  # only they need the pins by wire name
+        for name in sorted(boards, reverse=not a_first):
+            board = self.boards[name]
+            since = [s for s in self._unsampled if s.window.start >= self.sampled_us[name]]
+            window, window_a, window_b = joined(since)
+            x, y = (window_a, window_b) if name == "a" else (window_b, window_a)
+            faulted = window.glitches or window.flips  # only they need the pins by wire name
             pins = {w.name: (w.a if name == "a" else w.b) for w in wires} if faulted else {}
             resolved = functools.partial(resolve, crossings[name], x, y)
             if isinstance(board, PioBoard):  # a simulated Pi 5's PIO reads the wires itself
-                board.observe(times, resolved(), t_end)
+                board.observe(window.times, resolved(), t_end)
             self._sample(board, window, resolved, x.drive, pins)
+            self.sampled_us[name] = t_end
+        oldest = min(self.sampled_us.values())
+        self._unsampled = [s for s in self._unsampled if s.window.start >= oldest]
         # the reports are out: the emulator's own bookkeeping waits till then
         names = {w.a: w.name for w in wires}
         self._count_shorts(shorts(crossings["a"], side_a, side_b, names), times, t_end)
         if self.vcd is not None:
             self.vcd.record(times, wire_values(wires, side_a, side_b))
         if self.timeline is not None and self.timeline.recording:
-            self.timeline.record(t_end, times, wires, side_a, side_b)
-        self.last_us = t_end
+            self.timeline.record(t_end, times, wires, side_a, side_b, boards=boards)
         self.passes += 1
 
     def _crossings(self, wires: list[Wire]) -> dict[str, Crossing]:
@@ -155,6 +154,8 @@ class Sampler:
         every listener's last sample is still true, no filter or watchdog is pending,
         no report is waiting and none is due (most passes of an idle link)."""
         if self.vcd is not None or self._short_since:  # a short on is timed every pass
+            return False
+        if self._unsampled:  # a board has yet to sample what moved
             return False
         for board in self.boards.values():
             if isinstance(board, PioBoard):  # its PIO reads the wires every pass

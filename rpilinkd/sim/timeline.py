@@ -42,21 +42,36 @@ class Timeline:
         self.recording, self.truncated = True, False
 
     def stop(self) -> dict[str, Any]:
-        """The passes' instants (µs, the emulator's clock) and every edge of the
-        handshake wires (wire, µs, new level), in pass order."""
+        """The passes' instants (µs, the emulator's clock), each board's own, and every
+        edge of the handshake wires (wire, µs, new level), in pass order."""
         self.recording = False
         passes, self._passes = self._passes, []
         levels: dict[str, int] = {}  # low at first: a wire high from the start rose
         edges: list[tuple[str, float, int]] = []
         for taken in passes:
             edges += taken.edges(levels)
-        return {"passes": [p.t_end for p in passes], "edges": edges, "truncated": self.truncated}
+        return {
+            "passes": [p.t_end for p in passes],
+            "board_passes": {
+                name: [p.t_end for p in passes if name in p.boards] for name in ("a", "b")
+            },
+            "edges": edges,
+            "truncated": self.truncated,
+        }
 
     def record(
-        self, t_end: float, times: npt.NDArray[np.float64], wires: Sequence[Wire], a: Side, b: Side
+        self,
+        t_end: float,
+        times: npt.NDArray[np.float64],
+        wires: Sequence[Wire],
+        a: Side,
+        b: Side,
+        *,
+        boards: tuple[str, ...] = ("a", "b"),
     ) -> None:
-        """One pass ending at ``t_end`` over these instants (both boards' pins)."""
-        self._passes.append(_Pass(t_end, times, wires, a, b))
+        """One pass of ``boards`` ending at ``t_end`` over these instants (both boards'
+        pins since the last pass of either)."""
+        self._passes.append(_Pass(t_end, boards, times, wires, a, b))
         if len(self._passes) >= MAX_PASSES:
             self.recording, self.truncated = False, True
 
@@ -64,6 +79,7 @@ class Timeline:
 @dataclass(frozen=True, slots=True)
 class _Pass:
     t_end: float
+    boards: tuple[str, ...]
     times: npt.NDArray[np.float64]
     wires: Sequence[Wire]
     a: Side

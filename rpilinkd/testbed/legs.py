@@ -71,14 +71,16 @@ def frame_starts(edges: Sequence[Sequence[Any]], board: str) -> list[float]:
 
 
 def round_trip_legs(timeline: Mapping[str, Any], sender: str) -> Legs:
-    passes: list[float] = sorted(timeline["passes"])
     edges = timeline["edges"]
     receiver = "b" if sender == "a" else "a"
     sent, answered = hand_overs(edges, sender), hand_overs(edges, receiver)
 
     def legs(
-        starts: list[float], ends: list[float], frames: list[float]
+        starts: list[float], ends: list[float], frames: list[float], board: str
     ) -> tuple[list[float], list[float]]:
+        """Legs of ``board``: from its pass that saw each of ``starts``."""
+        own = timeline.get("board_passes", {}).get(board)  # older records: one grid
+        passes: list[float] = sorted(timeline["passes"] if own is None else own)
         whole, work = [], []
         for start in starts:
             reported = bisect.bisect_left(passes, start)  # the pass that saw it
@@ -91,6 +93,6 @@ def round_trip_legs(timeline: Mapping[str, Any], sender: str) -> Legs:
                     work.append((frames[first] - began) / 1e3)
         return whole, work
 
-    sender_ms, sender_work = legs(answered, sent, frame_starts(edges, sender))
-    receiver_ms, receiver_work = legs(sent, answered, frame_starts(edges, receiver))
+    sender_ms, sender_work = legs(answered, sent, frame_starts(edges, sender), sender)
+    receiver_ms, receiver_work = legs(sent, answered, frame_starts(edges, receiver), receiver)
     return Legs(sender_ms, receiver_ms, sender_work, receiver_work)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from rpilinkd.sim.alarm import ThreadAlarm, TimerFdAlarm, make_alarm
-from rpilinkd.sim.clock import Clock
+from rpilinkd.sim.clock import Clock, Grid
 
 
 @pytest.mark.parametrize("prefer_timerfd", [True, False])
@@ -42,7 +44,7 @@ async def test_ringing_ends_a_wait_at_once(prefer_timerfd: bool) -> None:
 async def test_the_clock_keeps_its_grid_and_delays_with_the_thread_alarm() -> None:
     """Where there is no timerfd (not Linux), the clock still runs on a thread."""
     passes: list[float] = []
-    clock = Clock(lambda: passes.append(time.monotonic()))
+    clock = Clock(lambda boards: passes.append(time.monotonic()))
     running = asyncio.create_task(clock.run(prefer_timerfd=False))
     try:
         started = time.monotonic()
@@ -65,9 +67,9 @@ async def test_a_batch_that_outlasts_a_grid_instant_does_not_postpone_its_pass()
     passes: list[float] = []
     moving = False
     clock = Clock(
-        lambda: passes.append(time.monotonic()),
+        lambda boards: passes.append(time.monotonic()),
         lambda: None if moving else time.monotonic() + 10,
-        period_s=period,
+        {"a": Grid(period)},
     )
     running = asyncio.create_task(clock.run())
     try:
@@ -86,3 +88,25 @@ async def test_a_batch_that_outlasts_a_grid_instant_does_not_postpone_its_pass()
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_each_board_passes_on_its_own_grid() -> None:
+    """Two Pis' alert threads keep phases of their own (AlertPhases.FREE): b's passes
+    come between a's, on a longer period, each sampling its own board."""
+    passes: dict[str, list[float]] = {"a": [], "b": []}
+
+    def run_pass(boards: tuple[str, ...]) -> None:
+        for name in boards:
+            passes[name].append(time.monotonic())
+
+    clock = Clock(run_pass, grids={"a": Grid(0.01), "b": Grid(0.013, 0.005)})
+    running = asyncio.create_task(clock.run())
+    try:
+        await asyncio.sleep(0.2)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    gaps = {name: statistics.median(np.diff(at)) for name, at in passes.items()}
+    assert 0.0095 < gaps["a"] < 0.0115  # a late pass does not move the grid
+    assert 0.0125 < gaps["b"] < 0.0145
+    assert passes["b"][0] - passes["a"][0] > 0.003  # b's phase, not a's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 
@@ -91,3 +92,54 @@ def test_a_pass_reports_to_the_receiver_of_a_burst_first() -> None:
         other.write(to_a.b if other is b else to_b.a, 1, start + 50)  # one edge back
         sim.sampler.run(start + 400)
         assert order == [receiver, burst_sender.name]
+
+
+def reports_of(schedule: list[tuple[float, tuple[str, ...]]], seed: int) -> dict[str, bytes]:
+    """Both boards toggle a wire each at random instants; each board's report stream,
+    its alert passes at ``schedule`` (instant, boards whose pass it is)."""
+    sim = Simulator(SimConfig(seed=seed))
+    a, b = sim.boards["a"], sim.boards["b"]
+    to_b, to_a = sim.base_wires[0], sim.base_wires[1]  # a drives the first, b the second
+    streams = {"a": bytearray(), "b": bytearray()}
+
+    def sink_of(stream: bytearray) -> Callable[[bytes], bool]:
+        def sink(data: bytes) -> bool:
+            stream.extend(data)
+            return True
+
+        return sink
+
+    for board, listens in ((a, to_a.a), (b, to_b.b)):
+        handle = board.open_handle(sink_of(streams[board.name]), 0, 0)
+        assert handle is not None
+        board.handles[handle].bits, board.handles[handle].running = 1 << listens, True
+    a.set_mode(to_b.a, MODE_OUTPUT, 1.0)
+    b.set_mode(to_a.b, MODE_OUTPUT, 1.0)
+    rng = random.Random(seed)
+    toggles = sorted((rng.uniform(2, schedule[-1][0]), rng.choice("ab")) for _ in range(300))
+    level = {"a": 0, "b": 0}
+    for at, boards in schedule:
+        while toggles and toggles[0][0] <= at:
+            when, name = toggles.pop(0)
+            level[name] ^= 1
+            board, pin = (a, to_b.a) if name == "a" else (b, to_a.b)
+            board.write(pin, level[name], when)
+        sim.sampler.run(at, boards)
+    return {name: bytes(stream) for name, stream in streams.items()}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_boards_passing_at_their_own_instants_report_the_same_samples(seed: int) -> None:
+    """Each board's alert thread keeps its own phase (sim/clock.py, AlertPhases.FREE):
+    its passes cut its samples into other batches, never into other samples."""
+    period, passes = 950.0, 40
+    both: tuple[str, ...] = ("a", "b")
+    shared = [(period * k, both) for k in range(1, passes + 1)]
+    free = sorted(
+        [(period * k, ("a",)) for k in range(1, passes)]
+        + [(period * k + 317.0 + 3.0 * k, ("b",)) for k in range(1, passes - 1)]
+        + [(period * passes, both)]
+    )
+    one, other = reports_of(shared, seed), reports_of(free, seed)
+    assert min(map(len, one.values())) > 12 * 50  # both heard plenty
+    assert one == other

@@ -57,6 +57,8 @@ async def test_the_control_socket_records_passes_and_the_handshake_edges(tmp_pat
     assert passes == sorted(passes)
     assert times == sorted(times)
     assert times[-1] <= passes[-1]
+    own = timeline["board_passes"]  # each board's alert thread, at a phase of its own
+    assert set(own["a"]) | set(own["b"]) == set(passes)
     assert hand_overs(timeline["edges"], "a") == [times[-1]]
     assert not timeline["truncated"]
     assert bad["ok"] is False
@@ -108,3 +110,23 @@ def test_a_record_cuts_edges_across_passes_and_stops_at_its_bound(
     assert taken["passes"] == [10.0, 20.0, 30.0]
     assert taken["edges"] == [("RW_AB", 5.0, 1), ("RW_AB", 15.0, 0)]
     assert taken["truncated"]
+
+
+def test_each_leg_begins_at_its_own_boards_pass() -> None:
+    """With the boards' alert threads at phases of their own (AlertPhases.FREE), the
+    receiver's leg begins at b's pass that saw a's hand-over, not at a's."""
+    a_passes = [PERIOD_US * k for k in range(1, 10)]
+    b_passes = [at + 400.0 for at in a_passes]
+    edges: list[tuple[str, float, int]] = []
+    for frm, rw, end in (("FRM_AB", "RW_AB", 1000.0), ("FRM_BA", "RW_BA", 3100.0)):
+        edges += [(frm, end - 700, 1), (frm, end - 100, 0), (rw, end, 1)]
+    edges += [("RW_AB", 4500.0, 0), ("FRM_AB", 5000.0, 1), ("FRM_AB", 5800.0, 0)]
+    edges += [("RW_AB", 5900.0, 1)]
+    timeline = {
+        "passes": sorted(a_passes + b_passes),
+        "board_passes": {"a": a_passes, "b": b_passes},
+        "edges": edges,
+    }
+    legs = round_trip_legs(timeline, "a")
+    assert legs.receiver_ms == pytest.approx([(3100 - 1350) / 1e3])  # b's pass at 1,350
+    assert legs.sender_ms == pytest.approx([(5900 - 3800) / 1e3])  # a's at 3,800
