@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from rpilinkd.sim.alarm import ThreadAlarm, TimerFdAlarm, make_alarm
-from rpilinkd.sim.clock import Clock, Grid
+from rpilinkd.sim.clock import FREE_DRIFT, PERIOD_S, AlertPhases, Clock, Grid
+from rpilinkd.sim.core import SimConfig, Simulator
 
 
 @pytest.mark.parametrize("prefer_timerfd", [True, False])
@@ -110,3 +111,12 @@ async def test_each_board_passes_on_its_own_grid() -> None:
     assert 0.0095 < gaps["a"] < 0.0115  # a late pass does not move the grid
     assert 0.0125 < gaps["b"] < 0.0145
     assert passes["b"][0] - passes["a"][0] > 0.003  # b's phase, not a's
+
+
+def test_two_pis_pass_at_phases_of_their_own_by_default() -> None:
+    grids = Simulator(SimConfig(seed=1)).clock.grids
+    assert grids["a"] == Grid(PERIOD_S, 0.0)
+    assert grids["b"].period_s == pytest.approx(PERIOD_S * (1 + FREE_DRIFT))
+    assert 0 < grids["b"].offset_s < PERIOD_S  # a phase of the seed's choosing
+    shared = Simulator(SimConfig(seed=1, alert_phases=AlertPhases.SHARED)).clock.grids
+    assert shared["a"] == shared["b"] == Grid(PERIOD_S, 0.0)
