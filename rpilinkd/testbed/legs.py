@@ -79,8 +79,7 @@ def round_trip_legs(timeline: Mapping[str, Any], sender: str) -> Legs:
         starts: list[float], ends: list[float], frames: list[float], board: str
     ) -> tuple[list[float], list[float]]:
         """Legs of ``board``: from its pass that saw each of ``starts``."""
-        own = timeline.get("board_passes", {}).get(board)  # older records: one grid
-        passes: list[float] = sorted(timeline["passes"] if own is None else own)
+        passes: list[float] = sorted(timeline["board_passes"][board])
         whole, work = [], []
         for start in starts:
             reported = bisect.bisect_left(passes, start)  # the pass that saw it

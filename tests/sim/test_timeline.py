@@ -75,7 +75,8 @@ def test_a_round_trip_is_cut_into_its_two_legs() -> None:
     edges += [("RW_AB", 4500.0, 0), ("FRM_AB", 5000.0, 1), ("FRM_AB", 5800.0, 0)]
     edges += [("RW_AB", 5900.0, 1)]
     edges.append(("RW_BA", 4000.0, 0))  # b taking its turn back: no frame before it
-    legs = round_trip_legs({"passes": passes, "edges": edges}, "a")
+    timeline = {"passes": passes, "board_passes": {"a": passes, "b": passes}, "edges": edges}
+    legs = round_trip_legs(timeline, "a")
     assert legs.receiver_ms == pytest.approx([(3100 - 1900) / 1e3])
     assert legs.sender_ms == pytest.approx([(5900 - 3800) / 1e3])
     assert legs.receiver_work_ms == pytest.approx([(3100 - 700 - 1900) / 1e3])
